@@ -1,0 +1,5 @@
+import sys
+
+from acbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""Command line: ``acbench <command>``. ``acbench --help`` and ``acbench <command> --help`` explain each."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from acbench import paths
+from acbench.config import ConfigError, default_profile, list_replications, load_replication
+
+EPILOG = """\
+typical use:
+  acbench list                                   replications, their stages and published claims
+  acbench run dynamic_head_pruning_kd            every stage of one replication at the default profile
+  acbench run dynamic_head_pruning_kd --stage efficiency --profile smoke
+  acbench report                                 write results/REPORT.md
+  acbench check --profile smoke                  exit 1 when a checkable result leaves its tolerance
+  dvc repro                                      the whole pipeline at the profile in params.yaml
+"""
+
+
+def _replications(names: list[str] | None):
+    names = names or list_replications()
+    return [load_replication(n) for n in names]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for rep in _replications(args.replications):
+        print(f"{rep.name}  ({rep.published.paper}: {rep.published.title})")
+        print(f"  stages: " + ", ".join(f"{s} -> {e}" for s, e in rep.params.stages.items()))
+        for c in rep.published.claims:
+            source = f"{c.result.stage}:{c.result.key}" if c.result else "no stage yet"
+            print(f"  - {c.id}: {c.value:g}{c.unit} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
+                  f"checkable at {', '.join(c.profiles)}; {source}]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from acbench.experiments import get_experiment
+
+    rep = load_replication(args.replication)
+    profile = args.profile or default_profile()
+    stages = [args.stage] if args.stage else list(rep.params.stages)
+    for stage in stages:
+        config = rep.stage_config(stage, profile)
+        experiment = get_experiment(rep.params.stages[stage])
+        out_dir = paths.stage_dir(profile, rep.name, stage)
+        claims = [c for c in rep.published.claims if c.result and c.result.stage == stage]
+        print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
+        start = time.perf_counter()
+        experiment.run(config, out_dir, claims)
+        print(f"[acbench] {rep.name}/{stage} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from acbench.report.markdown import build_report
+    from acbench.results import write_text_atomic
+
+    out = Path(args.out) if args.out else paths.results_dir() / "REPORT.md"
+    write_text_atomic(out, build_report(_replications(args.replications), out))
+    print(f"[acbench] wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from acbench.report.check import check, format_outcome
+
+    profile = args.profile or default_profile()
+    outcome = check(_replications(args.replications), profile)
+    print(format_outcome(outcome, profile))
+    return 0 if outcome.ok else 1
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from acbench.report.reference import freeze
+
+    for rep in _replications(args.replications):
+        print(f"[acbench] wrote {freeze(rep, args.profile)}", file=sys.stderr)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from acbench.data import get_declaration, list_datasets, resolve_files
+
+    names = args.names or list_datasets()
+    for name in names:
+        if args.action == "list":
+            decl = get_declaration(name)
+            print(f"{name}: {decl.description} [{decl.licence}]")
+        else:
+            files = resolve_files(name, args.root)
+            print(f"{name}: {len(files)} file(s) verified")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acbench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Replication harness for attention-centric model compression: run replications, "
+                    "write the report that sets reproduced numbers beside published ones, and check them.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    profile_help = "smoke | cpu | paper (default: `profile` in params.yaml)"
+
+    p = sub.add_parser("list", help="list replications, their stages and their published claims")
+    p.add_argument("replications", nargs="*", help="names (default: all)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run every stage of one replication, or one stage")
+    p.add_argument("replication")
+    p.add_argument("--stage", help="run only this stage")
+    p.add_argument("--profile", choices=paths.PROFILES, help=profile_help)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write results/REPORT.md: published vs reproduced, per claim and profile")
+    p.add_argument("replications", nargs="*", help="names (default: all)")
+    p.add_argument("--out", help="output file (default: results/REPORT.md)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="exit 1 when a result checkable at the profile leaves its tolerance "
+                                     "or a deterministic metric differs from the committed reference")
+    p.add_argument("replications", nargs="*", help="names (default: all)")
+    p.add_argument("--profile", choices=paths.PROFILES, help=profile_help)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("reference", help="freeze the deterministic metrics of the current results as the "
+                                         "committed reference of a profile (the smoke regression gate)")
+    p.add_argument("replications", nargs="*", help="names (default: all)")
+    p.add_argument("--profile", choices=paths.PROFILES, default="smoke")
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("data", help="list datasets, or verify their files (checksums) under a root")
+    p.add_argument("action", choices=["list", "verify"])
+    p.add_argument("names", nargs="*", help="dataset names (default: all)")
+    p.add_argument("--root", help="mirror root (default: $ACBENCH_DATA_ROOT, else download)")
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"acbench: config error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # data errors carry their own fix; show them without a traceback
+        if type(exc).__name__ in {"DataError", "ResultsError"}:
+            print(f"acbench: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Loading and validating replication folders: ``params.yaml`` and ``published.yaml``.
+
+A replication folder ``replications/<name>/`` holds:
+
+- ``params.yaml``: which stages the replication has (stage name -> experiment that runs it) and one
+  config per stage for each profile (``smoke``, ``cpu``, ``paper``); ``common`` is deep-merged
+  under every profile.
+- ``published.yaml``: each published number as data (see :class:`Claim`).
+
+Every error names the file, the field and what was expected.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from acbench import paths
+from acbench.paths import PROFILES
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or does not match its schema."""
+
+
+class Strict(BaseModel):
+    """Base for config models: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResultRef(Strict):
+    """Where the reproduced value of a claim is read: ``results/<profile>/<replication>/<stage>/metrics.json[key]``."""
+
+    stage: str
+    key: str
+
+
+class Claim(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    claim: str = Field(min_length=1, description="the claim in words")
+    metric: str = Field(min_length=1)
+    value: float
+    unit: str
+    where: str = Field(min_length=1, description="where in the paper the number is stated")
+    direction: Literal["match", "higher_is_better", "lower_is_better"]
+    tolerance: float = Field(ge=0)
+    tolerance_reason: str = Field(min_length=1)
+    profiles: list[Literal["smoke", "cpu", "paper"]] = Field(
+        description="profiles whose runs can check this claim")
+    result: ResultRef | None = Field(
+        default=None, description="absent while no stage of the replication measures it")
+    note: str = ""
+
+    @field_validator("profiles")
+    @classmethod
+    def _unique_profiles(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"profiles listed twice: {v}")
+        return v
+
+
+class Published(Strict):
+    paper: str
+    title: str
+    claims: list[Claim] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Published":
+        ids = [c.id for c in self.claims]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"claim ids must be unique, repeated: {dupes}")
+        return self
+
+
+class ReplicationParams(Strict):
+    paper: str
+    stages: dict[str, str] = Field(min_length=1, description="stage name -> experiment name")
+    common: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, dict[str, Any]]]
+
+    @model_validator(mode="after")
+    def _every_profile_configures_every_stage(self) -> "ReplicationParams":
+        missing = [p for p in PROFILES if p not in self.profiles]
+        if missing:
+            raise ValueError(f"profiles {missing} missing (every replication has {list(PROFILES)})")
+        unknown = [p for p in self.profiles if p not in PROFILES]
+        if unknown:
+            raise ValueError(f"unknown profiles {unknown} (expected {list(PROFILES)})")
+        for profile, stages in self.profiles.items():
+            extra = sorted(set(stages) - set(self.stages))
+            if extra:
+                raise ValueError(f"profiles.{profile}: stages {extra} are not declared under 'stages'")
+        return self
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} invalid field(s)"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        got_text = "" if isinstance(got, dict) else f", got {got!r}"
+        lines.append(f"  {loc}: {e['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> dict:
+    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[BaseModel], data: Any, path: Path, prefix: str = "") -> Any:
+    """Validate ``data`` against ``model``; errors name ``path`` and the field (under ``prefix``)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        message = _format_validation_error(path, err)
+        if prefix:
+            message = message.replace("\n  ", f"\n  {prefix}.")
+        raise ConfigError(message) from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Replication:
+    name: str
+    folder: Path
+    params: ReplicationParams
+    published: Published
+
+    @property
+    def params_path(self) -> Path:
+        return self.folder / "params.yaml"
+
+    def stage_config(self, stage: str, profile: str) -> BaseModel:
+        """The validated config of ``stage`` at ``profile`` (common settings merged in)."""
+        from acbench.experiments import get_experiment
+
+        if stage not in self.params.stages:
+            raise ConfigError(
+                f"{self.params_path}: no stage {stage!r} (stages: {sorted(self.params.stages)})")
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r} (expected one of {list(PROFILES)})")
+        raw = self.params.profiles[profile].get(stage)
+        if raw is None:
+            raise ConfigError(f"{self.params_path}: profiles.{profile}.{stage}: missing")
+        merged = deep_merge(self.params.common.get(stage, {}), raw)
+        experiment = get_experiment(self.params.stages[stage])
+        return validate(experiment.Config, merged, self.params_path, f"profiles.{profile}.{stage}")
+
+
+def load_replication(name: str, root: Path | None = None) -> Replication:
+    folder = (root or paths.replications_dir()) / name
+    if not folder.is_dir():
+        known = ", ".join(list_replications(root)) or "none"
+        raise ConfigError(f"no replication folder {folder} (known: {known})")
+    params_path, published_path = folder / "params.yaml", folder / "published.yaml"
+    params = validate(ReplicationParams, read_yaml(params_path), params_path)
+    published = validate(Published, read_yaml(published_path), published_path)
+    from acbench.experiments import EXPERIMENTS
+
+    for stage, experiment in params.stages.items():
+        if experiment not in EXPERIMENTS:
+            raise ConfigError(f"{params_path}: stages.{stage}: unknown experiment {experiment!r} "
+                              f"(known: {sorted(EXPERIMENTS)})")
+    for claim in published.claims:
+        if claim.result is not None and claim.result.stage not in params.stages:
+            raise ConfigError(f"{published_path}: claims[{claim.id}].result.stage: "
+                              f"{claim.result.stage!r} is not a stage of {params_path.name} "
+                              f"(stages: {sorted(params.stages)})")
+    replication = Replication(name, folder, params, published)
+    for stage in params.stages:  # validate every stage at every profile now, not mid-run
+        for profile in PROFILES:
+            replication.stage_config(stage, profile)
+    return replication
+
+
+def list_replications(root: Path | None = None) -> list[str]:
+    folder = root or paths.replications_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "published.yaml").is_file())
+
+
+def default_profile() -> str:
+    """The ``profile`` of the root ``params.yaml`` (what ``dvc repro`` runs), ``cpu`` if unset."""
+    path = paths.repo_root() / "params.yaml"
+    if not path.is_file():
+        return "cpu"
+    profile = read_yaml(path).get("profile", "cpu")
+    if profile not in PROFILES:
+        raise ConfigError(f"{path}: profile: expected one of {list(PROFILES)}, got {profile!r}")
+    return profile

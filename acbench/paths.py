@@ -1,0 +1,26 @@
+"""Where things live in the repository (one place, so tests can point the engine elsewhere)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def repo_root() -> Path:
+    """The repository root: ``ACBENCH_REPO_ROOT`` if set, else the parent of the ``acbench`` package."""
+    override = os.environ.get("ACBENCH_REPO_ROOT")
+    return Path(override).resolve() if override else Path(__file__).resolve().parent.parent
+
+
+def replications_dir() -> Path:
+    return repo_root() / "replications"
+
+
+def results_dir() -> Path:
+    return repo_root() / "results"
+
+
+def stage_dir(profile: str, replication: str, stage: str) -> Path:
+    """Folder of one stage's committed outputs: ``results/<profile>/<replication>/<stage>/``."""
+    return results_dir() / profile / replication / stage

@@ -1,0 +1,1 @@
+"""The report: published vs reproduced for every claim, the check mode and the smoke reference."""

@@ -1,0 +1,8 @@
+"""Compression algorithms: tensors and nn.Modules only (no files, configs or datasets)."""
+from acbench.compat import ensure_torchvision_importable  # must precede any torchvision import
+
+ensure_torchvision_importable()
+
+from methods.attention_heads import attention_layers, num_heads_per_layer, register_adapter  # noqa: E402
+from methods.head_masking import mask_heads  # noqa: E402
+from methods.head_removal import remove_heads, removed_heads  # noqa: E402

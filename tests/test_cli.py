@@ -1,0 +1,44 @@
+"""The command line: help for every command, listing, and clear errors with exit code 2."""
+import subprocess
+import sys
+
+import pytest
+
+from acbench.cli import build_parser, main
+from engine_fixtures import REPLICATION, edit_yaml, fake_repo  # noqa: F401
+
+COMMANDS = ["list", "run", "report", "check", "reference", "data"]
+
+
+def test_help_explains_every_command():
+    text = build_parser().format_help()
+    for command in COMMANDS:
+        assert f"\n    {command}" in text  # each command listed with its one-line help
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+
+
+def test_entry_point_runs_as_module():
+    out = subprocess.run([sys.executable, "-m", "acbench", "--help"], capture_output=True, text=True, check=True)
+    assert "dvc repro" in out.stdout
+
+
+def test_list_shows_claims(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert REPLICATION in out and "params_reduction_30: 18.7%" in out
+
+
+def test_bad_config_exits_2_with_the_field(fake_repo, capsys):
+    params = fake_repo / "replications" / REPLICATION / "params.yaml"
+    edit_yaml(params, lambda d: d["profiles"]["smoke"]["efficiency"]["latency"].update(repeats=0))
+    assert main(["run", REPLICATION, "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "config error" in err and "profiles.smoke.efficiency.latency.repeats" in err
+
+
+def test_unknown_stage(fake_repo, capsys):
+    assert main(["run", REPLICATION, "--stage", "teacher"]) == 2
+    assert "no stage 'teacher'" in capsys.readouterr().err

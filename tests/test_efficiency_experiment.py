@@ -1,0 +1,50 @@
+"""The architecture-claims experiment at the smoke geometry: real removal, real counts, real outputs."""
+import json
+
+import pytest
+
+from acbench.config import load_replication
+from acbench.experiments.head_pruning_efficiency import removed_params_closed_form, run
+from engine_fixtures import REPLICATION
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    rep = load_replication(REPLICATION)
+    config = rep.stage_config("efficiency", "smoke")
+    out = tmp_path_factory.mktemp("efficiency")
+    claims = [c for c in rep.published.claims if c.result and c.result.stage == "efficiency"]
+    return config, out, run(config, out, claims)
+
+
+def test_outputs_written(smoke_run):
+    config, out, metrics = smoke_run
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["metrics"] == pytest.approx(metrics)
+    assert all(not k.startswith(("latency", "speedup", "peak")) for k in data["deterministic"])
+    assert "params_reduction_pct.whole_model@0.30" in data["deterministic"]
+    assert (out / "table.md").read_text().count("\n| ") == len(config.ratios)  # one row per ratio
+    assert (out / "efficiency.png").stat().st_size > 10_000
+
+
+def test_counts_follow_the_closed_form(smoke_run):
+    config, _, m = smoke_run
+    g = config.model
+    base = m["params.whole_model@0.00"]
+    for ratio in config.ratios:
+        t = f"{ratio:.2f}"
+        k = round(ratio * g.num_layers * g.num_heads)
+        assert m[f"heads_removed@{t}"] == k
+        assert base - m[f"params.whole_model@{t}"] == removed_params_closed_form(g, k)
+        # the attention group keeps the output-projection biases, which no head owns
+        attention = m["params.attention@0.00"]
+        assert m[f"params_reduction_pct.attention@{t}"] == pytest.approx(
+            100 * removed_params_closed_form(g, k) / attention)
+        assert attention - m[f"params.attention@{t}"] == removed_params_closed_form(g, k)
+
+
+def test_flops_fall_with_every_ratio(smoke_run):
+    config, _, m = smoke_run
+    flops = [m[f"flops@{r:.2f}"] for r in config.ratios]
+    assert all(a > b for a, b in zip(flops, flops[1:]))
+    assert m["flops_reduction_pct@0.00"] == 0.0 and m["speedup_pct.b1_s16@0.00"] == 0.0
