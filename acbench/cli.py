@@ -46,20 +46,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = rep.stage_config(stage, profile)
         experiment = get_experiment(rep.params.stages[stage])
         out_dir = paths.stage_dir(profile, rep.name, stage)
-        claims = [c for c in rep.published.claims if c.result and c.result.stage == stage]
         print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
         start = time.perf_counter()
-        experiment.run(config, out_dir, claims)
+        experiment.run(config, out_dir)
         print(f"[acbench] {rep.name}/{stage} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from acbench.report.markdown import build_report
+    from acbench.report.plots import draw_plots
     from acbench.results import write_text_atomic
 
     out = Path(args.out) if args.out else paths.results_dir() / "REPORT.md"
-    write_text_atomic(out, build_report(_replications(args.replications), out))
+    replications = _replications(args.replications)
+    for path in draw_plots(replications, args.profile or default_profile()):
+        print(f"[acbench] drew {path}", file=sys.stderr)
+    write_text_atomic(out, build_report(replications, out))
     print(f"[acbench] wrote {out}", file=sys.stderr)
     return 0
 
@@ -116,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write results/REPORT.md: published vs reproduced, per claim and profile")
     p.add_argument("replications", nargs="*", help="names (default: all)")
     p.add_argument("--out", help="output file (default: results/REPORT.md)")
+    p.add_argument("--profile", choices=paths.PROFILES,
+                   help="profile whose plots are (re)drawn; " + profile_help)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="exit 1 when a result checkable at the profile leaves its tolerance "

@@ -1,30 +1,49 @@
 """The architecture-claims experiment at the smoke geometry: real removal, real counts, real outputs."""
 import json
+import shutil
 
 import pytest
 
+from acbench.cli import main
 from acbench.config import load_replication
-from acbench.experiments.head_pruning_efficiency import removed_params_closed_form, run
-from engine_fixtures import REPLICATION
+from acbench.experiments.efficiency_plot import plot_efficiency
+from acbench.experiments.head_pruning_efficiency import removed_params_closed_form
+from engine_fixtures import REAL_ROOT, REPLICATION
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    rep = load_replication(REPLICATION)
-    config = rep.stage_config("efficiency", "smoke")
-    out = tmp_path_factory.mktemp("efficiency")
-    claims = [c for c in rep.published.claims if c.result and c.result.stage == "efficiency"]
-    return config, out, run(config, out, claims)
+    """``acbench run`` then ``acbench report`` at the smoke profile, in a throw-away repository root."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(REAL_ROOT / "replications" / REPLICATION, root / "replications" / REPLICATION)
+    (root / "params.yaml").write_text("profile: smoke\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACBENCH_REPO_ROOT", str(root))
+        assert main(["run", REPLICATION]) == 0
+        assert main(["report"]) == 0
+        config = load_replication(REPLICATION).stage_config("efficiency", "smoke")
+    out = root / "results" / "smoke" / REPLICATION / "efficiency"
+    return config, out, json.loads((out / "metrics.json").read_text())["metrics"]
 
 
 def test_outputs_written(smoke_run):
     config, out, metrics = smoke_run
     data = json.loads((out / "metrics.json").read_text())
-    assert data["metrics"] == pytest.approx(metrics)
     assert all(not k.startswith(("latency", "speedup", "peak")) for k in data["deterministic"])
     assert "params_reduction_pct.whole_model@0.30" in data["deterministic"]
     assert (out / "table.md").read_text().count("\n| ") == len(config.ratios)  # one row per ratio
+    report = (out.parents[2] / "REPORT.md").read_text()
+    assert "![efficiency (smoke)](smoke/dynamic_head_pruning_kd/efficiency/efficiency.png)" in report
     assert (out / "efficiency.png").stat().st_size > 10_000
+
+
+def test_plot_marks_published_points(smoke_run, tmp_path):
+    config, _, metrics = smoke_run
+    claims = [c for c in load_replication(REPLICATION).published.claims if c.result]
+    marked = plot_efficiency(config, metrics, claims, tmp_path / "efficiency.png")
+    assert sorted(marked) == [("flops_reduction_30", 30.0, 19.3), ("params_reduction_30", 30.0, 18.7),
+                              ("speedup_30", 30.0, 27.5)]
+    assert (tmp_path / "efficiency.png").stat().st_size > 10_000
 
 
 def test_counts_follow_the_closed_form(smoke_run):

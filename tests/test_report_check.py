@@ -35,6 +35,12 @@ def test_verdicts_per_profile(fake_repo):
     assert smoke.verdict == NOT_CHECKABLE and smoke.reproduced == pytest.approx(18.7)
     assert judge(rep, by_id["math23k_accuracy_drop_30_kd"], "cpu").verdict == NOT_CHECKABLE
     assert judge(rep, by_id["params_reduction_30"], "paper").verdict == NOT_CHECKABLE  # never ran
+    del values["speedup_pct.b32_s64@0.30"]  # a key this profile does not measure
+    write_stage_metrics(fake_repo, "smoke", values)
+    assert judge(rep, by_id["speedup_30"], "smoke").verdict == NOT_CHECKABLE
+    write_stage_metrics(fake_repo, "cpu", values)
+    missing = judge(rep, by_id["speedup_30"], "cpu")
+    assert missing.verdict == NOT_REPRODUCED and "has no metric 'speedup_pct.b32_s64@0.30'" in missing.reason
 
 
 def test_check_passes_within_tolerance_and_fails_naming_the_claim(fake_repo):
@@ -89,8 +95,7 @@ def test_report_rows(fake_repo):
     write_stage_metrics(fake_repo, "cpu", values)
     text = build_report([rep], fake_repo / "results" / "REPORT.md")
     row = next(line for line in text.splitlines() if line.startswith("| `flops_reduction_30`"))
-    assert "| 19.30% | 10.00% | -9.30% | ± 1% | ❌ not reproduced | cpu |" in row
+    assert "| 19.30% | 10.00% | -9.30 pts | ± 1 pts | ❌ not reproduced | cpu |" in row
     row = next(line for line in text.splitlines() if line.startswith("| `params_reduction_30`"))
     assert "✅ reproduced" in row
     assert "`math23k_accuracy_unpruned`" in text and "not checkable at this profile" in text
-    assert main(["report"]) == 0 and (fake_repo / "results" / "REPORT.md").is_file()

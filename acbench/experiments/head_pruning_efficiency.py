@@ -15,12 +15,15 @@ parameter count is also checked against the closed form (per head: 3 * (hidden *
 from __future__ import annotations
 
 import copy
+import os
 import platform
+import time
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from acbench.config import Claim, Strict
@@ -44,7 +47,15 @@ class LatencySettings(Strict):
     warmup: int = Field(ge=0)
     repeats: int = Field(ge=1)
     threads: int = Field(ge=1)
-    rounds: int = Field(5, ge=1, description="interleaved blocks per candidate (see compare_latency)")
+    rounds: int = Field(ge=1, description="interleaved blocks per candidate (see compare_latency); "
+                                          "equal to repeats, each round times every candidate once")
+
+    @model_validator(mode="after")
+    def _rounds_divide_repeats(self) -> "LatencySettings":
+        if self.rounds != self.repeats:
+            raise ValueError(f"rounds ({self.rounds}) must equal repeats ({self.repeats}): paired "
+                             "speed-ups need one timed call per candidate per round")
+        return self
 
 
 class Config(Strict):
@@ -83,7 +94,11 @@ def _pct(base: float, value: float) -> float:
     return 100.0 * (base - value) / base
 
 
-def run(config: Config, out_dir: Path, claims: list[Claim]) -> dict[str, float]:
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config asks for device 'cuda' but torch sees no GPU; use a cpu profile")
     geometry = config.model
     base = build_encoder(geometry, config.seed)
     models: dict[str, torch.nn.Module] = {}
@@ -125,9 +140,6 @@ def run(config: Config, out_dir: Path, claims: list[Claim]) -> dict[str, float]:
         put(f"flops@{tag}", flops[tag], True)
         put(f"flops_reduction_pct@{tag}", _pct(flops[base_tag], flops[tag]), True)
 
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device 'cuda' but torch sees no GPU; use a cpu profile")
     for model in models.values():
         model.to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -142,12 +154,17 @@ def run(config: Config, out_dir: Path, claims: list[Claim]) -> dict[str, float]:
         candidates = {tag: (lambda m=m: forward(m, inputs)) for tag, m in models.items()}
         result = compare_latency(candidates, baseline=base_tag, warmup=config.latency.warmup,
                                  repeats=config.latency.repeats, threads=config.latency.threads,
-                                 rounds=min(config.latency.rounds, config.latency.repeats))
+                                 rounds=config.latency.rounds)
+        base_samples = result.stats[base_tag].samples
         for tag, stats in result.stats.items():
             gain = result.speedups[tag].throughput_gain if tag != base_tag else 0.0
+            # samples i of every candidate come from the same interleaved round: paired ratios
+            paired = np.array([b / c - 1.0 for b, c in zip(base_samples, stats.samples)])
             put(f"latency_ms.{shape.tag}@{tag}", stats.median * 1e3, False)
             put(f"latency_iqr_ms.{shape.tag}@{tag}", stats.iqr * 1e3, False)
             put(f"speedup_pct.{shape.tag}@{tag}", 100.0 * gain, False)
+            put(f"speedup_paired_iqr_pct.{shape.tag}@{tag}",
+                100.0 * float(np.subtract(*np.percentile(paired, [75, 25]))), False)
 
     mem_inputs = {k: v.to(device) for k, v in token_inputs(
         config.memory_shape.batch, config.memory_shape.seq, geometry.vocab_size, config.seed).items()}
@@ -166,35 +183,49 @@ def run(config: Config, out_dir: Path, claims: list[Claim]) -> dict[str, float]:
         "torch": torch.__version__,
         "machine": platform.machine(),
         "processor": platform.processor() or "unknown",
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     write_metrics(out_dir, metrics, deterministic, meta)
     write_text_atomic(out_dir / "table.md", efficiency_table(config, metrics))
+    return metrics
+
+
+def plot(config: Config, metrics: dict[str, float], claims: list[Claim], out_dir: Path) -> list[Path]:
+    """Reduction and speed-up vs ratio with the published points (drawn by the report stage, so a
+    change to ``published.yaml`` never re-runs the measurement)."""
     from acbench.experiments.efficiency_plot import plot_efficiency
 
-    plot_efficiency(config, metrics, claims, out_dir / "efficiency.png")
-    return metrics
+    path = out_dir / "efficiency.png"
+    plot_efficiency(config, metrics, claims, path)
+    return [path]
+
+
+def _reduction(pct: float) -> str:
+    return f"−{pct:.2f}%" if pct else "—"
 
 
 def efficiency_table(config: Config, metrics: dict[str, float]) -> str:
     """Markdown table: one row per ratio."""
     shapes = [s.tag for s in config.latency_shapes]
     head = ["ratio", "heads removed", "params (M)", "Δ params whole", "Δ params encoder",
-            "Δ params attention", "GFLOPs", "Δ FLOPs"]
+            "Δ params attention", "GFLOPs", "Δ FLOPs", "peak activations (MB)"]
     head += [f"latency {s} (ms)" for s in shapes] + [f"speed-up {s}" for s in shapes]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ratio in config.ratios:
         t = ratio_tag(ratio)
         cells = [f"{ratio:.0%}", f"{metrics[f'heads_removed@{t}']:.0f}",
                  f"{metrics[f'params.whole_model@{t}'] / 1e6:.2f}",
-                 f"−{metrics[f'params_reduction_pct.whole_model@{t}']:.2f}%",
-                 f"−{metrics[f'params_reduction_pct.encoder@{t}']:.2f}%",
-                 f"−{metrics[f'params_reduction_pct.attention@{t}']:.2f}%",
+                 _reduction(metrics[f"params_reduction_pct.whole_model@{t}"]),
+                 _reduction(metrics[f"params_reduction_pct.encoder@{t}"]),
+                 _reduction(metrics[f"params_reduction_pct.attention@{t}"]),
                  f"{metrics[f'flops@{t}'] / 1e9:.3f}",
-                 f"−{metrics[f'flops_reduction_pct@{t}']:.2f}%"]
+                 _reduction(metrics[f"flops_reduction_pct@{t}"]),
+                 f"{metrics[f'peak_activation_mb@{t}']:.2f}"]
         cells += [f"{metrics[f'latency_ms.{s}@{t}']:.1f} ± {metrics[f'latency_iqr_ms.{s}@{t}'] / 2:.1f}"
                   for s in shapes]
-        cells += [f"{metrics[f'speedup_pct.{s}@{t}']:+.1f}%" for s in shapes]
+        cells += [f"{metrics[f'speedup_pct.{s}@{t}']:+.1f}% "
+                  f"(IQR {metrics[f'speedup_paired_iqr_pct.{s}@{t}']:.1f})" if ratio else "—" for s in shapes]
         rows.append("| " + " | ".join(cells) + " |")
     g, f = config.model, config.flops_shape
     notes = [
@@ -202,10 +233,13 @@ def efficiency_table(config: Config, metrics: dict[str, float]) -> str:
         f"Model: {g.family} geometry, {g.num_layers} layers × {g.num_heads} heads, hidden {g.hidden}, "
         f"FFN {g.intermediate}, vocab {g.vocab_size}, pooler {'yes' if g.pooler else 'no'}; random weights "
         f"(seed {config.seed}); heads chosen by the '{config.selection}' rule and removed for real.",
-        f"FLOPs: fvcore at batch {f.batch} × sequence {f.seq} (one multiply-add = one FLOP).",
+        f"FLOPs: fvcore at batch {f.batch} × sequence {f.seq} (one multiply-add = one FLOP). Peak "
+        f"activations: one forward at batch {config.memory_shape.batch} × sequence {config.memory_shape.seq}, "
+        "above the weights (torch profiler allocation events on CPU).",
         f"Latency: median ± half the inter-quartile range over {config.latency.repeats} repeats after "
         f"{config.latency.warmup} warm-up calls, {config.latency.threads} threads, all ratios interleaved "
-        "in one process; speed-up = t(unpruned) / t(pruned) − 1.",
+        "in one process; speed-up = t(unpruned) / t(pruned) − 1 from the medians, with the inter-quartile "
+        "range of the per-round paired speed-ups in brackets (the measurement spread).",
         "Δ params: whole = every parameter of the model (embeddings included); encoder = the transformer "
         "layers; attention = Q/K/V/O weights and biases of those layers.",
     ]

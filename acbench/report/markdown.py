@@ -14,15 +14,17 @@ VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not repro
 
 
 def _num(value: float | None, unit: str, signed: bool = False) -> str:
+    """A value in its unit; a difference of percentages is in percentage points."""
     if value is None:
         return "—"
-    text = f"{value:+.2f}" if signed else f"{value:.2f}"
-    return f"{text} {unit}".strip() if unit != "%" else f"{text}%"
+    if signed:
+        return f"{value:+.2f} {'pts' if unit == '%' else unit}".strip()
+    return f"{value:.2f}%" if unit == "%" else f"{value:.2f} {unit}".strip()
 
 
 def _tolerance(result: ClaimResult) -> str:
     c = result.claim
-    unit = "%" if c.unit == "%" else f" {c.unit}"
+    unit = " pts" if c.unit == "%" else f" {c.unit}"
     return {"match": f"± {c.tolerance:g}{unit}", "higher_is_better": f"≥ published − {c.tolerance:g}{unit}",
             "lower_is_better": f"≤ published + {c.tolerance:g}{unit}"}[c.direction]
 

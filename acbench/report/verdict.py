@@ -52,13 +52,14 @@ def judge(replication: Replication, claim: Claim, profile: str) -> ClaimResult:
         if path.exists():
             reason = str(exc)
         return ClaimResult(replication.name, claim, profile, None, NOT_CHECKABLE, reason)
-    if claim.result.key not in metrics:
-        return ClaimResult(replication.name, claim, profile, None, NOT_REPRODUCED,
-                           f"{path} has no metric {claim.result.key!r}")
-    value = float(metrics[claim.result.key])
+    value = metrics.get(claim.result.key)
+    value = None if value is None else float(value)
     if profile not in claim.profiles:
         return ClaimResult(replication.name, claim, profile, value, NOT_CHECKABLE,
                            f"only {', '.join(claim.profiles)} runs can check it")
+    if value is None:
+        return ClaimResult(replication.name, claim, profile, None, NOT_REPRODUCED,
+                           f"{path.relative_to(paths.repo_root())} has no metric {claim.result.key!r}")
     verdict = REPRODUCED if within_tolerance(claim, value) else NOT_REPRODUCED
     return ClaimResult(replication.name, claim, profile, value, verdict)
 
