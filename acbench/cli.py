@@ -8,6 +8,8 @@ from pathlib import Path
 
 from acbench import paths
 from acbench.config import ConfigError, default_profile, list_replications, load_replication
+from acbench.data.errors import DataError
+from acbench.results import ResultsError
 
 EPILOG = """\
 typical use:
@@ -28,7 +30,7 @@ def _replications(names: list[str] | None):
 def cmd_list(args: argparse.Namespace) -> int:
     for rep in _replications(args.replications):
         print(f"{rep.name}  ({rep.published.paper}: {rep.published.title})")
-        print(f"  stages: " + ", ".join(f"{s} -> {e}" for s, e in rep.params.stages.items()))
+        print("  stages: " + ", ".join(f"{s} -> {e}" for s, e in rep.params.stages.items()))
         for c in rep.published.claims:
             source = f"{c.result.stage}:{c.result.key}" if c.result else "no stage yet"
             print(f"  - {c.id}: {c.value:g}{c.unit} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
@@ -91,7 +93,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     for name in names:
         if args.action == "list":
             decl = get_declaration(name)
-            print(f"{name}: {decl.description} [{decl.licence}]")
+            splits = ", ".join(f"{split} {spec.sizes[0]:,}" for split, spec in decl.splits.items())
+            folds = f"; {decl.fold_count} cross-validation folds" if decl.fold_count else ""
+            print(f"{name}: {decl.title}\n  licence: {decl.licence}\n  splits: {splits}{folds}")
         else:
             files = resolve_files(name, args.root)
             print(f"{name}: {len(files)} file(s) verified")
@@ -150,11 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"acbench: config error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # data errors carry their own fix; show them without a traceback
-        if type(exc).__name__ in {"DataError", "ResultsError"}:
-            print(f"acbench: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except (DataError, ResultsError) as exc:  # their messages name the file and the fix
+        print(f"acbench: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -42,3 +42,12 @@ def test_bad_config_exits_2_with_the_field(fake_repo, capsys):
 def test_unknown_stage(fake_repo, capsys):
     assert main(["run", REPLICATION, "--stage", "teacher"]) == 2
     assert "no stage 'teacher'" in capsys.readouterr().err
+
+
+def test_data_list_and_verify(capsys, tmp_path):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "math23k: Math23k" in out and "test 1,000" in out and "5 cross-validation folds" in out
+    assert main(["data", "verify", "math23k", "--root", str(tmp_path)]) == 2  # an empty mirror
+    err = capsys.readouterr().err
+    assert "math23k/Math_23K.json: missing" in err and "ACBENCH_DATA_ROOT" in err

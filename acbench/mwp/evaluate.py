@@ -10,7 +10,7 @@ from typing import Sequence, Union
 
 from acbench.mwp.errors import ExpressionError
 from acbench.mwp.literals import parse_number
-from acbench.mwp.notation import BINARY_OPS, NEG, Tree, parse_infix, slot_index
+from acbench.mwp.notation import NEG, Tree, parse_infix, parse_prefix, slot_index
 
 Number = Union[Fraction, int, str]
 
@@ -85,21 +85,4 @@ def evaluate(expression: str | Sequence[str], slot_values: Sequence[Number] | No
 
 def evaluate_prefix(tokens: Sequence[str], slot_values: Sequence[Number] | None = None) -> Fraction:
     """Exact value of a prefix token list (operators + - * / ^, ``neg``, slots, literals)."""
-    stack: list[Fraction] = []
-    for tok in reversed(list(tokens)):
-        if tok in BINARY_OPS:
-            if len(stack) < 2:
-                raise ExpressionError(f"operator {tok!r} lacks operands")
-            a, b = stack.pop(), stack.pop()
-            stack.append(apply(tok, a, b))
-        elif tok == NEG:
-            if not stack:
-                raise ExpressionError("'neg' lacks an operand")
-            stack.append(-stack.pop())
-        elif tok in ("(", ")"):
-            raise ExpressionError("parentheses in a prefix expression")
-        else:
-            stack.append(_leaf(tok, slot_values))
-    if len(stack) != 1:
-        raise ExpressionError(f"prefix expression leaves {len(stack)} operands" if stack else "empty expression")
-    return stack[0]
+    return evaluate_tree(parse_prefix(tokens), slot_values)

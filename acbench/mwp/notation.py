@@ -165,14 +165,14 @@ def parse_prefix(tokens: Sequence[str]) -> Tree:
 
 def tree_to_prefix(tree: Tree) -> list[str]:
     """Prefix token list of a tree."""
-    out, todo = [], [tree]
-    while todo:
-        node = todo.pop()
+    out, pending = [], [tree]
+    while pending:
+        node = pending.pop()
         if isinstance(node, str):
             out.append(node)
         else:
             out.append(node[0])
-            todo.extend(reversed(node[1:]))
+            pending.extend(reversed(node[1:]))
     return out
 
 
