@@ -99,3 +99,12 @@ def test_report_rows(fake_repo):
     row = next(line for line in text.splitlines() if line.startswith("| `params_reduction_30`"))
     assert "✅ reproduced" in row
     assert "`math23k_accuracy_unpruned`" in text and "not checkable at this profile" in text
+
+
+def test_malformed_reference_is_a_clear_error(fake_repo, capsys):
+    rep = load_replication(REPLICATION)
+    write_stage_metrics(fake_repo, "smoke", published_values(fake_repo), [])
+    path = freeze(rep, "smoke")
+    path.write_text("{not json")
+    assert main(["check", "--profile", "smoke"]) == 2
+    assert "reference/smoke.json: not valid JSON" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Each experiment module defines ``Config`` (a pydantic model: the stage's params, validated on load)
 and ``run(config, out_dir) -> dict`` that writes ``metrics.json`` (and a Markdown table) into
 ``out_dir``; optionally ``plot(config, metrics, claims, out_dir) -> list[Path]``, which the report
-stage calls to draw the results with the published points marked. A replication's ``params.yaml`` maps its stage names to experiment names listed here.
+stage calls to draw the results with the published points marked. A replication's ``params.yaml``
+maps its stage names to experiment names listed here.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from acbench.config import Replication
 from acbench.report.verdict import metrics_path
-from acbench.results import read_metrics, write_json_atomic
+from acbench.results import ResultsError, read_metrics, write_json_atomic
 
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
@@ -42,7 +42,11 @@ def compare(replication: Replication, profile: str) -> list[str]:
     path = reference_path(replication, profile)
     if not path.is_file():
         return []
-    reference = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc}); regenerate it with "
+                           f"`acbench reference {replication.name} --profile {profile}`") from exc
     rel, abs_ = reference.get("rel_tol", REL_TOL), reference.get("abs_tol", ABS_TOL)
     claims_by_key: dict[tuple[str, str], list[str]] = {}
     for claim in replication.published.claims:
