@@ -81,6 +81,8 @@ class Published(Strict):
 class ReplicationParams(Strict):
     paper: str
     stages: dict[str, str] = Field(min_length=1, description="stage name -> experiment name")
+    shared: dict[str, Any] = Field(default_factory=dict, description="blocks defined once as YAML anchors "
+                                   "(&name) and reused with aliases (*name); not read directly")
     common: dict[str, dict[str, Any]] = Field(default_factory=dict)
     profiles: dict[str, dict[str, dict[str, Any]]]
 

@@ -13,6 +13,10 @@ from types import ModuleType
 
 EXPERIMENTS = {
     "head_pruning_efficiency": "acbench.experiments.head_pruning_efficiency",
+    "mwp_teacher": "acbench.experiments.mwp_teacher",
+    "mwp_prune_only": "acbench.experiments.mwp_prune_only",
+    "mwp_student": "acbench.experiments.mwp_student",
+    "mwp_summary": "acbench.experiments.mwp_summary",
 }
 
 

@@ -43,7 +43,10 @@ def replication_section(rep: Replication, report_dir: Path) -> tuple[str, Counte
     for r in rows:
         c = r.claim
         why = f" ({r.reason})" if r.reason and r.verdict != "reproduced" else ""
-        lines.append(f"| `{c.id}`: {c.metric} | {_num(c.value, c.unit)} | {_num(r.reproduced, c.unit)} | "
+        reproduced = _num(r.reproduced, c.unit)
+        if r.spread is not None and r.runs and r.runs > 1:
+            reproduced += f" ± {r.spread:.2f} (std over {r.runs} seeds)"
+        lines.append(f"| `{c.id}`: {c.metric} | {_num(c.value, c.unit)} | {reproduced} | "
                      f"{_num(r.difference, c.unit, signed=True)} | {_tolerance(r)} | "
                      f"{VERDICT_MARK[r.verdict]}{why} | {r.profile} |")
     for c in rep.published.claims:

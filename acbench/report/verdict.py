@@ -21,6 +21,8 @@ class ClaimResult:
     reproduced: float | None
     verdict: str
     reason: str = ""
+    spread: float | None = None  # standard deviation over seeds (metric ``<key>.std``), when several
+    runs: int | None = None  # number of seeds (metric ``<key>.n``)
 
     @property
     def difference(self) -> float | None:
@@ -61,7 +63,9 @@ def judge(replication: Replication, claim: Claim, profile: str) -> ClaimResult:
         return ClaimResult(replication.name, claim, profile, None, NOT_REPRODUCED,
                            f"{path.relative_to(paths.repo_root())} has no metric {claim.result.key!r}")
     verdict = REPRODUCED if within_tolerance(claim, value) else NOT_REPRODUCED
-    return ClaimResult(replication.name, claim, profile, value, verdict)
+    spread, runs = metrics.get(f"{claim.result.key}.std"), metrics.get(f"{claim.result.key}.n")
+    return ClaimResult(replication.name, claim, profile, value, verdict,
+                       spread=None if spread is None else float(spread), runs=None if runs is None else int(runs))
 
 
 def profiles_with_results(replication: Replication) -> list[str]:

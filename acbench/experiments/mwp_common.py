@@ -1,0 +1,50 @@
+"""Settings and helpers shared by the math word-problem experiments (teacher, pruning, students)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field
+
+from acbench import paths
+from acbench.config import Strict
+from acbench.training import TrainSettings
+
+
+class SolverTrainSettings(TrainSettings):
+    decoder_lr: float | None = Field(None, gt=0, description="learning rate of everything but the encoder "
+                                     "(default: lr)")
+
+
+class DecoderSettings(Strict):
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    max_steps: int = Field(24, ge=2)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+def param_groups(model, settings: SolverTrainSettings) -> list[dict]:
+    encoder = [p for p in model.encoder.parameters()]
+    ids = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": encoder, "lr": settings.lr}, {"params": rest, "lr": settings.decoder_lr or settings.lr}]
+
+
+def fingerprint(config) -> str:
+    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def checkpoint_dir(out_dir: Path) -> Path:
+    """``checkpoints/<profile>/<replication>/<stage>`` (git-ignored; a DVC output) for a stage writing to
+    ``results/<profile>/…``; ``<out_dir>/checkpoints`` for any other output folder."""
+    out = Path(out_dir).resolve()
+    results = paths.results_dir().resolve()
+    if out.is_relative_to(results):
+        return paths.repo_root() / "checkpoints" / out.relative_to(results)
+    return out / "checkpoints"
+
+
+def sibling_stage(out_dir: Path, stage: str) -> Path:
+    """The results folder of another stage of the same replication and profile."""
+    return Path(out_dir).parent / stage

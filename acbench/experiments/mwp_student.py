@@ -1,0 +1,211 @@
+"""One sweep point: the teacher pruned dynamically to ``ratio`` while it is fine-tuned or distilled.
+
+Each variant (mode × importance score × KD settings) runs once per seed. A run:
+1. copies the teacher; attaches head gates to the copy's encoder;
+2. trains it (``mode: finetune``: task loss; ``mode: kd``: λ1·(KL_T + β·attention alignment) + λ2·task,
+   the teacher frozen); after every step the chosen importance score is computed on the current
+   batch and weights, averaged over steps (EMA) and the number of masked heads grows linearly
+   until the target at ``schedule.end`` of training (``methods.dynamic_pruning``);
+3. removes the masked heads for real, checks the removed model equals the masked one on a test
+   batch, and evaluates answer accuracy on the test split.
+Finished runs are kept (``runs/<variant>-s<seed>.json`` in the checkpoint folder), so a killed stage
+resumes at the run it was in, from that run's last training checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+
+from acbench.config import Strict
+from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, fingerprint, param_groups, sibling_stage
+from acbench.experiments.mwp_importance import ImportanceSettings, random_order, scores
+from acbench.experiments.mwp_metering import LatencySettings, meter, reduction_pct
+from acbench.experiments.mwp_prune_only import solver_data
+from acbench.results import write_metrics
+from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.examples import collate
+from acbench.solver.io import set_threads
+from acbench.solver.losses import distill_loss, task_loss
+from acbench.training import distributed_context, train
+from methods.dynamic_pruning import DynamicHeadPruner
+from methods.head_gates import HeadGates
+from methods.head_importance import attention_entropy
+from methods.head_removal import remove_heads
+from methods.tinybert import attention_mse_loss
+
+
+class KDSettings(Strict):
+    lambda_distill: float = Field(1.0, ge=0, description="λ1")
+    lambda_task: float = Field(1.0, ge=0, description="λ2")
+    temperature: float = Field(2.0, gt=0)
+    align_weight: float = Field(1.0, ge=0, description="β: weight of attention alignment inside L_distill; 0 = off")
+
+
+class Variant(Strict):
+    name: str
+    mode: Literal["finetune", "kd"]
+    importance: ImportanceSettings = ImportanceSettings()
+    kd: KDSettings = KDSettings()
+    seeds: list[int] = Field([0], min_length=1)
+
+
+class ScheduleSettings(Strict):
+    start: float = Field(0.0, ge=0, le=1, description="fraction of training steps before the first head is masked")
+    end: float = Field(0.5, ge=0, le=1, description="fraction of training steps at which the target is reached")
+    ema: float = Field(0.9, ge=0, lt=1)
+
+
+class Config(Strict):
+    teacher_stage: str
+    ratio: float = Field(ge=0, le=1)
+    variants: list[Variant] = Field(min_length=1)
+    schedule: ScheduleSettings = ScheduleSettings()
+    train: SolverTrainSettings
+    eval_batch: int = Field(64, ge=1)
+    latency: LatencySettings = LatencySettings()
+    max_seeds: int | None = Field(None, ge=1, description="run only each variant's first N seeds (smoke)")
+    threads: int | None = Field(None, ge=1)
+
+
+def aligned_attention_loss(student_attn, teacher_attn, masked: dict[int, list[int]], mask) -> torch.Tensor:
+    """Attention-map MSE between teacher and student over the student's kept heads, mean over layers."""
+    losses = []
+    for layer, (s, t) in enumerate(zip(student_attn, teacher_attn)):
+        kept = [h for h in range(s.shape[1]) if h not in masked.get(layer, [])]
+        if kept:
+            losses.append(attention_mse_loss(s[:, kept], t[:, kept], mask))
+    return torch.stack(losses).mean()
+
+
+def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path, ctx):
+    """Train one pruned student; returns (its result dict, the pruned model)."""
+    student = copy.deepcopy(teacher).train()
+    gates = HeadGates(student.encoder, requires_grad=variant.importance.kind == "michel")
+    layers, heads = gates.values.shape
+    settings = config.train.model_copy(update={"seed": seed})
+    spe = len(train_examples) // settings.batch_size
+    total = max(1, math.ceil(settings.epochs * spe))
+    pruner = DynamicHeadPruner(layers, heads, round(config.ratio * layers * heads), int(config.schedule.start * total),
+                               max(1, int(config.schedule.end * total)), config.schedule.ema,
+                               variant.importance.min_heads_per_layer,
+                               random_order(layers, heads, seed) if variant.importance.kind == "random" else None)
+    kd = variant.mode == "kd"
+    align = kd and variant.kd.align_weight > 0
+    need_attn = variant.importance.needs_attentions or align
+    step_entropy: dict[str, torch.Tensor] = {}
+
+    def loss_fn(module, batch, step):
+        out = module(batch, output_attentions=need_attn)
+        task = task_loss(out.logits, batch["labels"])
+        if variant.importance.needs_attentions:
+            step_entropy["value"] = attention_entropy(list(out.attentions), batch["attention_mask"])
+        if not kd:
+            return task, {"task": float(task)}
+        with torch.no_grad():
+            t_out = teacher(batch, output_attentions=align)
+        distill = distill_loss(out.logits, t_out.logits, batch["labels"], variant.kd.temperature)
+        logs = {"task": float(task), "kl": float(distill)}
+        if align:
+            alignment = aligned_attention_loss(out.attentions, t_out.attentions, pruner.masked_heads(),
+                                               batch["attention_mask"])
+            distill = distill + variant.kd.align_weight * alignment
+            logs["align"] = float(alignment)
+        return variant.kd.lambda_distill * distill + variant.kd.lambda_task * task, logs
+
+    def after_backward(step):
+        entropy = step_entropy.pop("value", None)
+        grad = gates.take_grad() if variant.importance.kind == "michel" else None
+        s = scores(variant.importance, student.encoder, entropy, grad)
+        if s is not None:
+            pruner.update(ctx.mean(s))
+        if pruner.step(step + 1):
+            gates.set_masked(pruner.masked_heads())
+
+    teacher.eval()
+    torch.manual_seed(seed)
+    result = train(student, train_examples, lambda b: collate(b, teacher.vocab), loss_fn, settings,
+                   folder / "training", ctx, param_groups=param_groups(student, settings), state=pruner,
+                   after_backward=after_backward, desc=f"{variant.name} {config.ratio:.0%} s{seed}",
+                   fingerprint=fingerprint(config) + f"-{variant.name}-{seed}")
+    gates.set_masked(pruner.masked_heads())
+    student.eval()
+    probe = collate(test_examples[:8], teacher.vocab)
+    with torch.no_grad():
+        masked_logits = student(probe).logits
+        gates.remove()
+        remove_heads(student.encoder, pruner.masked_heads())
+        diff = float((student(probe).logits - masked_logits).abs().max())
+    if diff > 1e-3:
+        raise RuntimeError(f"removing the masked heads changed the outputs by {diff:.2e}: removal is not exact")
+    accuracy = answer_accuracy(student, test_examples, config.eval_batch, f"{variant.name} s{seed} test")
+    return {"accuracy": accuracy, "heads_removed": len(pruner.masked),
+            "removed_heads": {str(k): v for k, v in pruner.masked_heads().items()},
+            "removed_vs_masked_max_abs_diff": diff, "train_seconds": result.seconds,
+            "final_loss": statistics.fmean(result.losses[-10:]),
+            "logs_tail": {k: statistics.fmean(v[-10:]) for k, v in result.logs.items()}}, student
+
+
+def load_student(teacher, path: Path, removed: dict[str, list[int]]):
+    """A saved pruned student: the teacher's architecture minus ``removed`` heads, then its weights."""
+    model = copy.deepcopy(teacher)
+    remove_heads(model.encoder, {int(k): v for k, v in removed.items()})
+    model.load_state_dict(load_file(path.with_suffix(".safetensors")))
+    return model.eval()
+
+
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    set_threads(config.threads)
+    ctx = distributed_context()
+    started = time.perf_counter()
+    teacher, data, train_examples, test_examples = solver_data(sibling_stage(out_dir, config.teacher_stage))
+    root = checkpoint_dir(out_dir)
+    metrics: dict[str, float] = {}
+    runs: dict[str, dict] = {}
+    for variant in config.variants:
+        accuracies = []
+        for seed in variant.seeds[:config.max_seeds]:
+            name = f"{variant.name}-s{seed}"
+            record = root / "runs" / f"{name}.json"
+            tag = fingerprint(config) + f"-{variant.name}-{seed}"
+            done = json.loads(record.read_text()) if record.is_file() else None
+            if done is None or done.get("fingerprint") != tag:
+                done, model = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name, ctx)
+                done["fingerprint"] = tag
+                if ctx.is_main:
+                    record.parent.mkdir(parents=True, exist_ok=True)
+                    if seed == variant.seeds[0]:  # keep one pruned student per variant
+                        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                  record.with_suffix(".safetensors"))
+                    record.write_text(json.dumps(done, indent=1))
+                shutil.rmtree(root / name, ignore_errors=True)
+            runs[name] = done
+            accuracies.append(done["accuracy"])
+            metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
+        metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
+        metrics[f"{variant.name}.accuracy.std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        metrics[f"{variant.name}.seeds"] = len(accuracies)
+        metrics[f"{variant.name}.heads_removed"] = runs[f"{variant.name}-s{variant.seeds[0]}"]["heads_removed"]
+    first = config.variants[0]
+    metered_model = load_student(teacher, root / "runs" / f"{first.name}-s{first.seeds[0]}",
+                                 runs[f"{first.name}-s{first.seeds[0]}"]["removed_heads"])
+    if ctx.is_main:
+        metered = meter({"teacher": teacher, "student": metered_model}, "teacher", test_examples, config.latency)
+        for key, value in metered["student"].items():
+            metrics[key] = value
+        for key in ("params.whole_model", "params.encoder", "flops.encoder"):
+            metrics[f"{key}_reduction_pct"] = reduction_pct(metered["teacher"][key], metered["student"][key])
+        metrics["stage_seconds"] = time.perf_counter() - started
+        exact = [k for k in metrics if k.endswith(("heads_removed", ".seeds"))]
+        write_metrics(out_dir, metrics, exact, {"runs": runs})
+    ctx.barrier()
+    return metrics

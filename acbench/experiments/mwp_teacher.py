@@ -1,0 +1,89 @@
+"""Train the math word-problem solver that is later pruned and distilled (the teacher).
+
+Writes the trained solver (safetensors + solver.json) to the stage's checkpoint folder and
+``metrics.json`` with the test accuracy, the data used and the training time.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from pydantic import Field
+
+from acbench.config import Strict
+from acbench.experiments.mwp_common import (DecoderSettings, SolverTrainSettings, checkpoint_dir, fingerprint,
+                                            param_groups)
+from acbench.mwp.numbers import derive_constants, find_numbers
+from acbench.results import write_metrics
+from acbench.solver.data import DataSettings, encode_all, load_problems, trainable
+from acbench.solver.encoders import EncoderSpec
+from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.examples import OutputVocab, collate
+from acbench.solver.io import build_solver, save_solver, set_threads
+from acbench.solver.losses import task_loss
+from acbench.solver.tokenizers import CharTokenizer, WordPieceTokenizer
+from acbench.training import distributed_context, train
+
+
+class Config(Strict):
+    data: DataSettings
+    encoder: EncoderSpec
+    decoder: DecoderSettings = DecoderSettings()
+    train: SolverTrainSettings
+    char_min_count: int = Field(2, ge=1, description="scratch encoders: keep characters seen this often")
+    eval_batch: int = Field(64, ge=1)
+    threads: int | None = Field(None, ge=1)
+
+
+def make_tokenizer(config: Config, problems):
+    if config.encoder.kind == "pretrained":
+        return WordPieceTokenizer(config.encoder.source)
+    words = config.data.number_words
+    return CharTokenizer.build(((p.text, find_numbers(p.text, words=words)) for p in problems), config.char_min_count)
+
+
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    set_threads(config.threads)
+    ctx = distributed_context()
+    started = time.perf_counter()
+    train_problems = load_problems(config.data, config.data.train_split, config.data.train_limit)
+    test_problems = load_problems(config.data, config.data.test_split, config.data.test_limit)
+    constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train_problems),
+                                                config.data.constants_min_count, words=config.data.number_words)]
+    tokenizer = make_tokenizer(config, train_problems)
+    meta = {"data": config.data.model_dump(mode="json"), "constants": constants, "max_slots": config.data.max_slots,
+            "encoder": config.encoder.model_dump(mode="json"), "decoder": config.decoder.model_dump(mode="json"),
+            "tokenizer": tokenizer.to_json()}
+    vocab = OutputVocab(tuple(constants), config.data.max_slots)
+    train_examples = trainable(encode_all(train_problems, tokenizer, vocab, config.data), config.decoder.max_steps)
+    test_examples = encode_all(test_problems, tokenizer, vocab, config.data)
+    torch.manual_seed(config.train.seed)
+    model = build_solver(meta, tokenizer)
+
+    def loss_fn(module, batch, step):
+        loss = task_loss(module(batch).logits, batch["labels"])
+        return loss, {}
+
+    folder = checkpoint_dir(out_dir)
+    result = train(model, train_examples, lambda b: collate(b, vocab), loss_fn, config.train, folder / "training", ctx,
+                   param_groups=param_groups(model, config.train), desc=f"teacher {config.data.name}",
+                   fingerprint=fingerprint(config))
+    metrics: dict[str, float] = {}
+    if ctx.is_main:
+        save_solver(folder / "solver", model, meta)
+        accuracy = answer_accuracy(model, test_examples, config.eval_batch, "teacher test")
+        train_accuracy = answer_accuracy(model, train_examples[:len(test_examples)], config.eval_batch, "teacher train")
+        metrics = {"accuracy": accuracy, "train_subset_accuracy": train_accuracy,
+                   "train_problems": len(train_problems), "train_examples": len(train_examples),
+                   "test_problems": len(test_examples), "constants": len(constants),
+                   "input_vocab": tokenizer.vocab_size, "steps": result.steps,
+                   "final_loss": sum(result.losses[-10:]) / len(result.losses[-10:]),
+                   "train_seconds": result.seconds, "stage_seconds": time.perf_counter() - started,
+                   "world_size": ctx.world_size}
+        write_metrics(out_dir, metrics, ["train_problems", "train_examples", "test_problems", "constants", "steps"],
+                      {"loss_curve": result.losses, "resumed_from": result.resumed_from})
+        shutil.rmtree(folder / "training")  # resume state is not needed once the solver is saved
+    ctx.barrier()
+    return metrics

@@ -1,0 +1,1 @@
+"""The math word-problem solver: an attention encoder plus a prefix-expression decoder over number slots."""

@@ -1,0 +1,190 @@
+"""The training loop: seeded data order, AdamW + linear warm-up/decay, DDP, checkpoints, resume, NaN stop.
+
+The caller supplies the examples, a ``collate`` function and a ``loss_fn(module, batch, step) ->
+(loss, logs)``; the loop owns everything else. Guarantees:
+
+- **Same result in one process or many.** Every global batch is the same set of examples
+  whatever the world size (a seeded permutation per epoch, split into equal contiguous shards);
+  DDP averages the shards' gradients, so a loss that is a mean over *examples* gives the same
+  update as one process with the whole batch.
+- **Resume after a kill.** A checkpoint (model, optimizer, scheduler, torch RNG, loss history and
+  the caller's ``state`` object) is written every ``checkpoint_every`` steps and at the end; a new
+  run with the same ``checkpoint_dir`` continues from the last one and ends with the same weights
+  as an uninterrupted run (the data order depends only on seed and epoch).
+- **NaN stop.** A non-finite loss raises :class:`TrainingDiverged` before the optimizer step;
+  the last good checkpoint is kept.
+
+The environment variable ``ACBENCH_KILL_AFTER_STEP=<n>`` makes the process SIGKILL itself right
+after step n: the resume test uses it to crash a run at a known point.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from pydantic import Field
+from torch import nn
+from tqdm.auto import tqdm
+
+from acbench.config import Strict
+from acbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from acbench.training.distributed import DistContext
+
+KILL_ENV = "ACBENCH_KILL_AFTER_STEP"
+
+
+class TrainSettings(Strict):
+    epochs: float = Field(gt=0, description="passes over the training examples (fractions allowed)")
+    batch_size: int = Field(ge=1, description="global batch size (all processes together)")
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints")
+    seed: int = 0
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+class StepState(Protocol):
+    """Caller state that must survive a resume (e.g. a dynamic pruner)."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]: ...
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    losses: list[float]
+    seconds: float
+    resumed_from: int | None = None
+    logs: dict[str, list[float]] = field(default_factory=dict)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    if num_examples < batch_size:
+        raise ValueError(f"{num_examples} training examples cannot fill one batch of {batch_size}")
+    return num_examples // batch_size
+
+
+def batch_indices(num_examples: int, settings: TrainSettings, step: int, ctx: DistContext) -> list[int]:
+    """This process's example indices for global ``step`` (0-based)."""
+    spe = steps_per_epoch(num_examples, settings.batch_size)
+    epoch, within = divmod(step, spe)
+    generator = torch.Generator().manual_seed(settings.seed * 100_003 + epoch)
+    order = torch.randperm(num_examples, generator=generator)
+    chosen = order[within * settings.batch_size:(within + 1) * settings.batch_size]
+    share = settings.batch_size // ctx.world_size
+    return chosen[ctx.rank * share:(ctx.rank + 1) * share].tolist()
+
+
+def _linear_schedule(total: int, warmup: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return factor
+
+
+def _prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v for k, v in tensors.items()}
+
+
+def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any]], Any],
+          loss_fn: Callable[[nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
+          settings: TrainSettings, checkpoint_dir: Path, ctx: DistContext = DistContext(), *,
+          param_groups: list[dict] | None = None, state: StepState | None = None,
+          after_backward: Callable[[int], None] | None = None, desc: str = "train",
+          fingerprint: str = "") -> TrainResult:
+    """Train ``model`` in place; see the module docstring. ``param_groups`` (AdamW groups; default:
+    all parameters at ``settings.lr``); ``after_backward(step)`` runs after gradients exist, before
+    clipping and the optimizer step (e.g. to read head-gate gradients). ``fingerprint`` identifies
+    the run (e.g. a hash of its config): checkpoints of a different fingerprint are discarded, so a
+    changed configuration never resumes from a stale run."""
+    if settings.batch_size % ctx.world_size:
+        raise ValueError(f"batch size {settings.batch_size} is not divisible by the {ctx.world_size} processes")
+    spe = steps_per_epoch(len(examples), settings.batch_size)
+    total = max(1, math.ceil(settings.epochs * spe))
+    optimizer = torch.optim.AdamW(param_groups or model.parameters(), lr=settings.lr,
+                                  weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _linear_schedule(total, int(settings.warmup_ratio * total)))
+    module = model
+    if ctx.active:
+        module = nn.parallel.DistributedDataParallel(model, find_unused_parameters=False)
+
+    start, losses, logs, resumed = 0, [], {}, None
+    found = latest_checkpoint(checkpoint_dir)
+    if found is not None and json.loads((found / "state.json").read_text())["meta"].get("fingerprint") != fingerprint:
+        if ctx.is_main:
+            tqdm.write(f"{desc}: discarding checkpoints of a different configuration in {checkpoint_dir}")
+        ctx.barrier()
+        if ctx.is_main:
+            shutil.rmtree(checkpoint_dir)
+        ctx.barrier()
+        found = None
+    if found is not None:
+        saved, extra = load_checkpoint(found, model, optimizer, scheduler)
+        start = resumed = saved["step"]
+        losses = extra["history.loss"].tolist()
+        logs = {k[len("log."):]: v.tolist() for k, v in extra.items() if k.startswith("log.")}
+        torch.set_rng_state(extra["rng.torch"])
+        if state is not None:
+            state.load_state_dict({k[len("state."):]: v for k, v in extra.items() if k.startswith("state.")})
+
+    def checkpoint(step: int) -> None:
+        if ctx.is_main:
+            extra = {"history.loss": torch.tensor(losses, dtype=torch.float64), "rng.torch": torch.get_rng_state()}
+            extra.update({f"log.{k}": torch.tensor(v, dtype=torch.float64) for k, v in logs.items()})
+            if state is not None:
+                extra.update(_prefixed("state.", state.state_dict()))
+            save_checkpoint(checkpoint_dir, step, model, optimizer, scheduler, extra, {"fingerprint": fingerprint})
+        ctx.barrier()
+
+    kill_after = int(os.environ.get(KILL_ENV, "-1"))
+    began = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, initial=start, desc=desc, disable=not ctx.is_main, mininterval=5, dynamic_ncols=True)
+    for step in range(start, total):
+        batch = collate([examples[i] for i in batch_indices(len(examples), settings, step, ctx)])
+        loss, step_logs = loss_fn(module, batch, step)
+        loss_value = float(ctx.mean(loss.detach()))
+        if not math.isfinite(loss_value):
+            bar.close()
+            last = latest_checkpoint(checkpoint_dir)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+            raise TrainingDiverged(f"{desc}: loss is {loss_value} at step {step + 1} of {total} "
+                                   f"(epoch {step // spe + 1}); stopped before the update, {kept}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(step)
+        if settings.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss_value)
+        for key, value in step_logs.items():
+            logs.setdefault(key, []).append(float(value))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+        done = step + 1
+        if done % settings.checkpoint_every == 0 or done == total:
+            checkpoint(done)
+        if done == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    bar.close()
+    model.eval()
+    return TrainResult(total, losses, time.perf_counter() - began, resumed, logs)
