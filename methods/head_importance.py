@@ -35,6 +35,8 @@ def weight_norms(model: nn.Module, p: float = 2.0) -> torch.Tensor:
     out = torch.full((len(layers), heads), float("nan"))
     for layer, adapter in layers:
         sa = getattr(adapter.module, "self", None)
+        if not adapter.kept_heads():
+            continue  # every head removed: the row stays NaN
         if sa is None or not hasattr(sa, "query"):
             raise ValueError(f"layer {layer}: weight norms need a BERT-style block with self.query/key/value")
         for pos, head in enumerate(adapter.kept_heads()):

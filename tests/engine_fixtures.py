@@ -18,9 +18,25 @@ def fake_repo(tmp_path, monkeypatch):
     dst.mkdir(parents=True)
     for name in ("params.yaml", "published.yaml"):
         shutil.copy(src / name, dst / name)
+    _efficiency_only(dst)
     (tmp_path / "params.yaml").write_text("profile: cpu\n")
     monkeypatch.setenv("ACBENCH_REPO_ROOT", str(tmp_path))
     return tmp_path
+
+
+def _efficiency_only(folder: Path) -> None:
+    """Keep the replication's `efficiency` stage and its claims: engine tests write that stage's
+    metrics only (the trained stages have their own tests)."""
+    def params(data):
+        data["stages"] = {"efficiency": data["stages"]["efficiency"]}
+        data["common"] = {k: v for k, v in data["common"].items() if k == "efficiency"}
+        data["profiles"] = {p: {"efficiency": stages["efficiency"]} for p, stages in data["profiles"].items()}
+
+    def published(data):
+        data["claims"] = [c for c in data["claims"] if not c.get("result") or c["result"]["stage"] == "efficiency"]
+
+    edit_yaml(folder / "params.yaml", params)
+    edit_yaml(folder / "published.yaml", published)
 
 
 def edit_yaml(path: Path, change) -> None:

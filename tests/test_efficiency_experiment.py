@@ -19,7 +19,7 @@ def smoke_run(tmp_path_factory):
     (root / "params.yaml").write_text("profile: smoke\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ACBENCH_REPO_ROOT", str(root))
-        assert main(["run", REPLICATION]) == 0
+        assert main(["run", REPLICATION, "--stage", "efficiency"]) == 0
         assert main(["report"]) == 0
         config = load_replication(REPLICATION).stage_config("efficiency", "smoke")
     out = root / "results" / "smoke" / REPLICATION / "efficiency"
@@ -39,7 +39,7 @@ def test_outputs_written(smoke_run):
 
 def test_plot_marks_published_points(smoke_run, tmp_path):
     config, _, metrics = smoke_run
-    claims = [c for c in load_replication(REPLICATION).published.claims if c.result]
+    claims = [c for c in load_replication(REPLICATION).published.claims if c.result and c.result.stage == "efficiency"]
     marked = plot_efficiency(config, metrics, claims, tmp_path / "efficiency.png")
     assert sorted(marked) == [("flops_reduction_30", 30.0, 19.3), ("params_reduction_30", 30.0, 18.7),
                               ("speedup_30", 30.0, 27.5)]

@@ -87,6 +87,20 @@ def aligned_attention_loss(student_attn, teacher_attn, masked: dict[int, list[in
     return torch.stack(losses).mean()
 
 
+class _GatedPruner:
+    """The pruner as the trainer's resumable state: restoring it also restores the gates' mask."""
+
+    def __init__(self, pruner: DynamicHeadPruner, gates: HeadGates):
+        self.pruner, self.gates = pruner, gates
+
+    def state_dict(self) -> dict:
+        return self.pruner.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pruner.load_state_dict(state)
+        self.gates.set_masked(self.pruner.masked_heads())
+
+
 def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path, ctx):
     """Train one pruned student; returns (its result dict, the pruned model)."""
     student = copy.deepcopy(teacher).train()
@@ -134,7 +148,7 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
     teacher.eval()
     torch.manual_seed(seed)
     result = train(student, train_examples, lambda b: collate(b, teacher.vocab), loss_fn, settings,
-                   folder / "training", ctx, param_groups=param_groups(student, settings), state=pruner,
+                   folder / "training", ctx, param_groups=param_groups(student, settings), state=_GatedPruner(pruner, gates),
                    after_backward=after_backward, desc=f"{variant.name} {config.ratio:.0%} s{seed}",
                    fingerprint=fingerprint(config) + f"-{variant.name}-{seed}")
     gates.set_masked(pruner.masked_heads())
