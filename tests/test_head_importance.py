@@ -570,7 +570,7 @@ def test_state_dict_round_trip():
     torch.save(original.state_dict(), buffer)
     buffer.seek(0)
     restored = DynamicHeadPruner(**kwargs)
-    restored.load_state_dict(torch.load(buffer))
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
     assert restored.masked == original.masked and restored.updates == original.updates == 6
     torch.testing.assert_close(restored.average, original.average)
     for step, s in enumerate(stream[6:], start=7):

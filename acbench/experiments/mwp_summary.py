@@ -15,6 +15,7 @@ from pydantic import Field
 
 from acbench.config import Claim, Strict
 from acbench.experiments.mwp_common import sibling_stage
+from acbench.experiments.mwp_prune_only import ratio_tag
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 
 
@@ -32,10 +33,6 @@ class Config(Strict):
     claim_ratio: float = 0.3
     finetune_variant: str = "finetune"
     kd_variant: str = "kd"
-
-
-def _tag(ratio: float) -> str:
-    return f"{ratio:.2f}"
 
 
 def _read(out_dir: Path, stage: str) -> dict:
@@ -56,7 +53,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     rows = ["| heads pruned | removed | prune only | prune + fine-tune | prune + KD | params (whole / encoder) | "
             "encoder FLOPs | speed-up b1 / b32 |", "|---|---|---|---|---|---|---|---|"]
     for point in sorted(config.points, key=lambda p: p.ratio):
-        m, tag = _read(out_dir, point.stage), _tag(point.ratio)
+        m, tag = _read(out_dir, point.stage), ratio_tag(point.ratio)
         metrics[f"prune_only.accuracy@{tag}"] = prune[f"accuracy@{tag}"]
         for variant, name in ((config.finetune_variant, "finetune"), (config.kd_variant, "kd")):
             for stat in ("mean", "std"):
@@ -77,7 +74,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             metrics[f"prune_only_drop_pts@{tag}"] = lost
             if lost > 0:
                 metrics[f"kd_recovery_pct@{tag}"] = 100 * (m[f"{config.kd_variant}.accuracy.mean"] - prune[f"accuracy@{tag}"]) / lost
-    metrics[f"latency_ms.b32@{_tag(0.0)}"] = prune.get(f"latency_ms.b32@{_tag(0.0)}", float("nan"))
+    metrics[f"latency_ms.b32@{ratio_tag(0.0)}"] = prune.get(f"latency_ms.b32@{ratio_tag(0.0)}", float("nan"))
     lines = [f"**{config.dataset}**: teacher accuracy {teacher['accuracy']:.1f}% on {int(teacher['test_problems'])} "
              f"test problems (mean ± std over seeds where n > 1).", "", *rows]
     if config.ablation_stage:
@@ -105,10 +102,10 @@ def plot(config: Config, metrics: dict[str, float], claims: list[Claim], out_dir
     xs = [0.0] + ratios
     teacher = metrics["teacher.accuracy"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(xs, [teacher] + [metrics[f"prune_only.accuracy@{_tag(r)}"] for r in ratios], "o-", label="prune only")
+    left.plot(xs, [teacher] + [metrics[f"prune_only.accuracy@{ratio_tag(r)}"] for r in ratios], "o-", label="prune only")
     for name, label in (("finetune", "prune + fine-tune"), ("kd", "prune + KD")):
-        means = [teacher] + [metrics[f"{name}.accuracy.mean@{_tag(r)}"] for r in ratios]
-        stds = [0.0] + [metrics[f"{name}.accuracy.std@{_tag(r)}"] for r in ratios]
+        means = [teacher] + [metrics[f"{name}.accuracy.mean@{ratio_tag(r)}"] for r in ratios]
+        stds = [0.0] + [metrics[f"{name}.accuracy.std@{ratio_tag(r)}"] for r in ratios]
         left.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
     for claim in claims:
         if claim.result and claim.result.key.startswith("kd_drop_pts"):
@@ -116,10 +113,10 @@ def plot(config: Config, metrics: dict[str, float], claims: list[Claim], out_dir
                       label=f"published: −{claim.value} pts with KD")
     left.set(xlabel="fraction of heads pruned", ylabel="answer accuracy (%)", title=f"{config.dataset}: accuracy vs ratio")
     left.legend(fontsize=8)
-    lat = [(metrics.get(f"latency_ms.b32@{_tag(r)}"), metrics[f"kd.accuracy.mean@{_tag(r)}"], r) for r in ratios]
+    lat = [(metrics.get(f"latency_ms.b32@{ratio_tag(r)}"), metrics[f"kd.accuracy.mean@{ratio_tag(r)}"], r) for r in ratios]
     lat = [(x, y, r) for x, y, r in lat if x is not None]
-    if f"latency_ms.b32@{_tag(0.0)}" in metrics:
-        lat = [(metrics[f"latency_ms.b32@{_tag(0.0)}"], teacher, 0.0)] + lat
+    if f"latency_ms.b32@{ratio_tag(0.0)}" in metrics:
+        lat = [(metrics[f"latency_ms.b32@{ratio_tag(0.0)}"], teacher, 0.0)] + lat
     right.plot([x for x, _, _ in lat], [y for _, y, _ in lat], "o-")
     for x, y, r in lat:
         right.annotate(f"{r:.0%}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
