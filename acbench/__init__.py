@@ -1,6 +1,6 @@
 """acbench: replication harness for attention-centric model compression (the engine package)."""
-from acbench.compat import ensure_torchvision_importable
+from acbench.compat import install_import_hooks
 
-ensure_torchvision_importable()
+install_import_hooks()
 
 __version__ = "0.1.0"

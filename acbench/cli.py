@@ -16,6 +16,7 @@ typical use:
   acbench list                                   replications, their stages and published claims
   acbench run dynamic_head_pruning_kd            every stage of one replication at the default profile
   acbench run dynamic_head_pruning_kd --stage efficiency --profile smoke
+  acbench run dynamic_head_pruning_kd --stage asdiv_r10 --stage asdiv_r20   several stages, in order, one process
   acbench report                                 write results/REPORT.md
   acbench check --profile smoke                  exit 1 when a checkable result leaves its tolerance
   dvc repro                                      the whole pipeline at the profile in params.yaml
@@ -43,9 +44,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rep = load_replication(args.replication)
     profile = args.profile or default_profile()
-    stages = [args.stage] if args.stage else list(rep.params.stages)
+    stages = args.stage or list(rep.params.stages)
+    configs = {stage: rep.stage_config(stage, profile) for stage in stages}  # all validated before any runs
     for stage in stages:
-        config = rep.stage_config(stage, profile)
+        config = configs[stage]
         experiment = get_experiment(rep.params.stages[stage])
         out_dir = paths.stage_dir(profile, rep.name, stage)
         print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
@@ -116,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run every stage of one replication, or one stage")
     p.add_argument("replication")
-    p.add_argument("--stage", help="run only this stage")
+    p.add_argument("--stage", action="append", help="run only this stage (repeat for several, run in the "
+                   "order given in one process: the pipeline groups short stages so each group pays the "
+                   "torch/transformers import once)")
     p.add_argument("--profile", choices=paths.PROFILES, help=profile_help)
     p.set_defaults(func=cmd_run)
 

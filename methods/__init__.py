@@ -1,7 +1,7 @@
 """Compression algorithms: tensors and nn.Modules only (no files, configs or datasets)."""
-from acbench.compat import ensure_torchvision_importable  # must precede any torchvision import
+from acbench.compat import install_import_hooks  # must precede any torchvision import
 
-ensure_torchvision_importable()
+install_import_hooks()
 
 from methods.attention_heads import attention_layers, num_heads_per_layer, register_adapter  # noqa: E402
 from methods.head_masking import mask_heads  # noqa: E402

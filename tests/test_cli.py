@@ -44,6 +44,12 @@ def test_unknown_stage(fake_repo, capsys):
     assert "no stage 'teacher'" in capsys.readouterr().err
 
 
+def test_several_stages_are_all_checked_before_any_runs(fake_repo, capsys):
+    assert main(["run", REPLICATION, "--stage", "efficiency", "--stage", "teacher", "--profile", "smoke"]) == 2
+    assert "no stage 'teacher'" in capsys.readouterr().err
+    assert not (fake_repo / "results" / "smoke" / REPLICATION / "efficiency").exists()
+
+
 def test_data_list_and_verify(capsys, tmp_path):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out

@@ -17,6 +17,12 @@ EXPERIMENTS = {
     "mwp_prune_only": "acbench.experiments.mwp_prune_only",
     "mwp_student": "acbench.experiments.mwp_student",
     "mwp_summary": "acbench.experiments.mwp_summary",
+    "attn_student": "acbench.experiments.attn_student",
+    "attn_pruning_curve": "acbench.experiments.attn_pruning_curve",
+    "attn_summary": "acbench.experiments.attn_summary",
+    "cifar_teacher": "acbench.experiments.cifar_teacher",
+    "cifar_kd": "acbench.experiments.cifar_kd",
+    "cifar_summary": "acbench.experiments.cifar_summary",
 }
 
 

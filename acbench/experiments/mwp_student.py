@@ -3,9 +3,11 @@
 Each variant (mode × importance score × KD settings) runs once per seed. A run:
 1. copies the teacher; attaches head gates to the copy's encoder;
 2. trains it (``mode: finetune``: task loss; ``mode: kd``: λ1·(KL_T + β·attention alignment) + λ2·task,
-   the teacher frozen); after every step the chosen importance score is computed on the current
-   batch and weights, averaged over steps (EMA) and the number of masked heads grows linearly
-   until the target at ``schedule.end`` of training (``methods.dynamic_pruning``);
+   the teacher frozen; the alignment is attention-map MSE over the kept heads of every layer unless
+   ``kd.align_loss`` names another loss of ``acbench.experiments.attention_alignment``); after every
+   step the chosen importance score is computed on the current batch and weights, averaged over
+   steps (EMA) and the number of masked heads grows linearly until the target at ``schedule.end`` of
+   training (``methods.dynamic_pruning``);
 3. removes the masked heads for real, checks the removed model equals the masked one on a test
    batch, and evaluates answer accuracy on the test split.
 Finished runs are kept (``runs/<variant>-s<seed>.json`` in the checkpoint folder), so a killed stage
@@ -23,10 +25,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_serializer
 from safetensors.torch import load_file, save_file
 
 from acbench.config import Strict
+from acbench.experiments.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers
 from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, fingerprint, param_groups, sibling_stage
 from acbench.experiments.mwp_importance import ImportanceSettings, random_order, scores
 from acbench.experiments.mwp_metering import LatencySettings, meter, reduction_pct
@@ -37,11 +40,11 @@ from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
 from acbench.solver.losses import distill_loss, task_loss
 from acbench.training import distributed_context, train
+from methods.attention_capture import capture_qkv
 from methods.dynamic_pruning import DynamicHeadPruner
 from methods.head_gates import HeadGates
 from methods.head_importance import attention_entropy
 from methods.head_removal import remove_heads
-from methods.tinybert import attention_mse_loss
 
 
 class KDSettings(Strict):
@@ -49,6 +52,18 @@ class KDSettings(Strict):
     lambda_task: float = Field(1.0, ge=0, description="λ2")
     temperature: float = Field(2.0, gt=0)
     align_weight: float = Field(1.0, ge=0, description="β: weight of attention alignment inside L_distill; 0 = off")
+    align_loss: AlignLoss = Field("attention_mse", description="which alignment (acbench.experiments.attention_alignment)")
+    relation_heads: int = Field(12, ge=1, description="MiniLMv2 relation heads (align_loss: minilmv2)")
+
+    @model_serializer(mode="wrap")
+    def _omit_default_alignment(self, handler):
+        """Leave the two alignment options out while they hold their defaults, so runs recorded before
+        the options existed keep their fingerprints (they used exactly these defaults)."""
+        data = handler(self)
+        for key, default in (("align_loss", "attention_mse"), ("relation_heads", 12)):
+            if data.get(key) == default:
+                data.pop(key)
+        return data
 
 
 class Variant(Strict):
@@ -75,16 +90,6 @@ class Config(Strict):
     latency: LatencySettings = LatencySettings()
     max_seeds: int | None = Field(None, ge=1, description="run only each variant's first N seeds (smoke)")
     threads: int | None = Field(None, ge=1)
-
-
-def aligned_attention_loss(student_attn, teacher_attn, masked: dict[int, list[int]], mask) -> torch.Tensor:
-    """Attention-map MSE between teacher and student over the student's kept heads, mean over layers."""
-    losses = []
-    for layer, (s, t) in enumerate(zip(student_attn, teacher_attn)):
-        kept = [h for h in range(s.shape[1]) if h not in masked.get(layer, [])]
-        if kept:
-            losses.append(attention_mse_loss(s[:, kept], t[:, kept], mask))
-    return torch.stack(losses).mean()
 
 
 class _GatedPruner:
@@ -115,25 +120,33 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
                                random_order(layers, heads, seed) if variant.importance.kind == "random" else None)
     kd = variant.mode == "kd"
     align = kd and variant.kd.align_weight > 0
-    need_attn = variant.importance.needs_attentions or align
+    align_attn = align and needs_attentions(variant.kd.align_loss)
+    need_attn = variant.importance.needs_attentions or align_attn
+    layer_map = [(layer, layer) for layer in range(layers)]
+    s_qkv_layers, t_qkv_layers = qkv_layers(variant.kd.align_loss, layer_map) if align else ([], [])
     step_entropy: dict[str, torch.Tensor] = {}
 
     def loss_fn(module, batch, step):
-        out = module(batch, output_attentions=need_attn)
+        with capture_qkv(student.encoder, s_qkv_layers) as s_qkv:
+            out = module(batch, output_attentions=need_attn)
         task = task_loss(out.logits, batch["labels"])
         if variant.importance.needs_attentions:
             step_entropy["value"] = attention_entropy(list(out.attentions), batch["attention_mask"])
         if not kd:
-            return task, {"task": float(task)}
-        with torch.no_grad():
-            t_out = teacher(batch, output_attentions=align)
+            return task, {"task": float(task.detach())}
+        with torch.no_grad(), capture_qkv(teacher.encoder, t_qkv_layers) as t_qkv:
+            t_out = teacher(batch, output_attentions=align_attn)
         distill = distill_loss(out.logits, t_out.logits, batch["labels"], variant.kd.temperature)
-        logs = {"task": float(task), "kl": float(distill)}
+        logs = {"task": float(task.detach()), "kl": float(distill.detach())}
         if align:
-            alignment = aligned_attention_loss(out.attentions, t_out.attentions, pruner.masked_heads(),
-                                               batch["attention_mask"])
+            masked = pruner.masked_heads()
+            kept = {layer: [h for h in range(heads) if h not in masked.get(layer, [])] for layer in range(layers)}
+            alignment = alignment_loss(variant.kd.align_loss, layer_map, batch["attention_mask"],
+                                       student_attn=out.attentions, teacher_attn=t_out.attentions,
+                                       student_qkv=s_qkv, teacher_qkv=t_qkv, kept=kept,
+                                       relation_heads=variant.kd.relation_heads)
             distill = distill + variant.kd.align_weight * alignment
-            logs["align"] = float(alignment)
+            logs["align"] = float(alignment.detach())
         return variant.kd.lambda_distill * distill + variant.kd.lambda_task * task, logs
 
     def after_backward(step):

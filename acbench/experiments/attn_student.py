@@ -1,0 +1,264 @@
+"""Distil a smaller solver from the trained teacher with one loss, then fine-tune it on the task.
+
+For every variant (a distillation loss) and seed:
+1. build the student: the teacher's tokenizer and output vocabulary, an encoder of ``student.layers`` x
+   ``student.hidden`` (the teacher's head count unless set). ``init: teacher_layers`` copies the
+   embeddings, the teacher layers g(m) of TinyBERT's uniform map and the decoder (needs the teacher's
+   width); ``random`` initialises everything (BERT init) — the only choice when the width differs;
+2. distillation phase (``distill``), the teacher frozen: an attention loss of
+   :mod:`acbench.experiments.attention_alignment` trains the encoder alone (MiniLM and MiniLMv2 on
+   the last layers, attention MSE over the uniform layer map); ``logit_kd`` trains the whole solver on
+   T²·KL of the output distributions (teacher forcing); ``none`` skips the phase;
+3. fine-tuning phase (``finetune``): task cross-entropy;
+4. answer accuracy on the test split.
+``gaps`` compare two variants seed by seed (same seed = same data order): mean and spread of the
+per-seed differences. Finished runs are kept in ``runs/<variant>-s<seed>.json`` of the stage's
+checkpoint folder, so a killed stage resumes at the run it was in (each phase from its last checkpoint).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from acbench.config import Strict
+from acbench.experiments.attention_alignment import alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
+from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, fingerprint, param_groups
+from acbench.experiments.mwp_prune_only import solver_data
+from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.examples import collate
+from acbench.solver.io import set_threads
+from acbench.solver.losses import distill_loss, task_loss
+from acbench.solver.model import MWPSolver
+from acbench.training import train
+from methods.attention_capture import capture_qkv
+
+Loss = Literal["attention_mse", "minilm", "minilm_no_vr", "minilmv2", "logit_kd", "none"]
+
+
+class StudentShape(Strict):
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=8)
+    heads: int | None = Field(None, ge=1, description="default: the teacher's head count")
+    intermediate: int | None = Field(None, ge=8, description="default: the teacher's FFN/hidden ratio x hidden")
+    init: Literal["teacher_layers", "random"] = "teacher_layers"
+
+
+class Variant(Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    loss: Loss
+    seeds: list[int] = Field([0], min_length=1)
+
+
+class Gap(Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    better: str = Field(description="variant expected to be more accurate")
+    worse: str
+
+
+class Config(Strict):
+    teacher: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$", description="<replication>/<stage> of a mwp_teacher stage")
+    student: StudentShape
+    variants: list[Variant] = Field(min_length=1)
+    gaps: list[Gap] = []
+    distill: SolverTrainSettings
+    finetune: SolverTrainSettings
+    temperature: float = Field(2.0, gt=0, description="logit_kd")
+    relation_heads: int = Field(12, ge=1, description="minilmv2")
+    eval_batch: int = Field(64, ge=1)
+    max_seeds: int | None = Field(None, ge=1, description="run only each variant's first N seeds (smoke)")
+    threads: int | None = Field(None, ge=1)
+
+    def model_post_init(self, __context) -> None:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names repeat: {names}")
+        for gap in self.gaps:
+            missing = {gap.better, gap.worse} - set(names)
+            if missing:
+                raise ValueError(f"gap {gap.name!r} names unknown variants {sorted(missing)}")
+
+
+def stage_of(out_dir: Path, ref: str) -> Path:
+    """Results folder of ``<replication>/<stage>`` at the profile of ``out_dir`` (results/<profile>/<rep>/<stage>)."""
+    return Path(out_dir).parent.parent / ref
+
+
+def build_student(teacher: MWPSolver, shape: StudentShape, seed: int) -> MWPSolver:
+    from transformers import BertModel
+
+    config = copy.deepcopy(teacher.encoder.config)
+    ratio = config.intermediate_size / config.hidden_size
+    config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
+    config.num_attention_heads = shape.heads or config.num_attention_heads
+    config.intermediate_size = shape.intermediate or round(ratio * shape.hidden)
+    config._attn_implementation = "eager"
+    if shape.hidden % config.num_attention_heads:
+        raise ValueError(f"student hidden {shape.hidden} is not divisible by {config.num_attention_heads} heads")
+    first = teacher.decoder.layers[0]
+    torch.manual_seed(seed)
+    student = MWPSolver(BertModel(config, add_pooling_layer=False), teacher.vocab, len(teacher.decoder.layers),
+                        first.self_attn.num_heads, teacher.max_steps, first.dropout.p)
+    if shape.init == "teacher_layers":
+        if shape.hidden != teacher.encoder.config.hidden_size or config.num_attention_heads != teacher.encoder.config.num_attention_heads:
+            raise ValueError("init teacher_layers needs the teacher's width and head count; use init: random")
+        source = dict(uniform_layer_map(shape.layers, teacher.encoder.config.num_hidden_layers))
+        prefix = "encoder.encoder.layer."
+        weights = {}
+        for key, value in teacher.state_dict().items():
+            if key.startswith(prefix):
+                index, rest = key[len(prefix):].split(".", 1)
+                for s_layer, t_layer in source.items():
+                    if t_layer == int(index):
+                        weights[f"{prefix}{s_layer}.{rest}"] = value.clone()
+            else:
+                weights[key] = value.clone()
+        student.load_state_dict(weights)
+    return student
+
+
+def _encoder_loss(kind: str, student: MWPSolver, teacher: MWPSolver, relation_heads: int):
+    layer_map = (uniform_layer_map(student.encoder.config.num_hidden_layers, teacher.encoder.config.num_hidden_layers)
+                 if kind == "attention_mse" else
+                 [(student.encoder.config.num_hidden_layers - 1, teacher.encoder.config.num_hidden_layers - 1)])
+    s_layers, t_layers = qkv_layers(kind, layer_map)
+    attn = needs_attentions(kind)
+
+    def loss_fn(module, batch, step):
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        with capture_qkv(student.encoder, s_layers) as s_qkv:
+            s_out = module(**inputs, output_attentions=attn)
+        with torch.no_grad(), capture_qkv(teacher.encoder, t_layers) as t_qkv:
+            t_out = teacher.encoder(**inputs, output_attentions=attn)
+        value = alignment_loss(kind, layer_map, batch["attention_mask"], student_attn=s_out.attentions,
+                               teacher_attn=t_out.attentions, student_qkv=s_qkv, teacher_qkv=t_qkv,
+                               relation_heads=relation_heads)
+        return value, {kind: float(value.detach())}
+    return loss_fn
+
+
+def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path) -> dict:
+    student = build_student(teacher, config.student, seed).train()
+    collate_fn = lambda b: collate(b, teacher.vocab)  # noqa: E731
+    tag = fingerprint(config) + f"-{variant.name}-{seed}"
+    phases = {}
+    if variant.loss != "none":
+        settings = config.distill.model_copy(update={"seed": seed})
+        if variant.loss == "logit_kd":
+            def kd(module, batch, step):
+                with torch.no_grad():
+                    t_logits = teacher(batch).logits
+                value = distill_loss(module(batch).logits, t_logits, batch["labels"], config.temperature)
+                return value, {"kl": float(value.detach())}
+            result = train(student, train_examples, collate_fn, kd, settings, folder / "distill",
+                           param_groups=param_groups(student, settings), desc=f"{variant.name} s{seed} distill",
+                           fingerprint=tag)
+        else:
+            result = train(student.encoder, train_examples, collate_fn,
+                           _encoder_loss(variant.loss, student, teacher, config.relation_heads), settings,
+                           folder / "distill", desc=f"{variant.name} s{seed} distill", fingerprint=tag)
+        phases["distill"] = result
+    settings = config.finetune.model_copy(update={"seed": seed})
+    phases["finetune"] = train(student, train_examples, collate_fn,
+                               lambda module, batch, step: (task_loss(module(batch).logits, batch["labels"]), {}),
+                               settings, folder / "finetune", param_groups=param_groups(student, settings),
+                               desc=f"{variant.name} s{seed} fine-tune", fingerprint=tag)
+    accuracy = answer_accuracy(student.eval(), test_examples, config.eval_batch, f"{variant.name} s{seed} test")
+    return {"accuracy": accuracy, "fingerprint": tag,
+            "encoder_params": sum(p.numel() for p in student.encoder.parameters()),
+            **{f"{name}_seconds": r.seconds for name, r in phases.items()},
+            **{f"{name}_final_loss": statistics.fmean(r.losses[-10:]) for name, r in phases.items()}}
+
+
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    set_threads(config.threads)
+    started = time.perf_counter()
+    teacher_dir = stage_of(out_dir, config.teacher)
+    teacher, data, train_examples, test_examples = solver_data(teacher_dir)
+    teacher_accuracy = read_metrics(teacher_dir / METRICS_FILE)["metrics"]["accuracy"]
+    root = checkpoint_dir(out_dir)
+    metrics: dict[str, float] = {"teacher.accuracy": teacher_accuracy}
+    runs: dict[str, dict] = {}
+    for variant in config.variants:
+        accuracies = []
+        for seed in variant.seeds[:config.max_seeds]:
+            name = f"{variant.name}-s{seed}"
+            record = root / "runs" / f"{name}.json"
+            done = json.loads(record.read_text()) if record.is_file() else None
+            if done is None or done.get("fingerprint") != fingerprint(config) + f"-{variant.name}-{seed}":
+                done = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name)
+                record.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(record, json.dumps(done, indent=1))
+                shutil.rmtree(root / name, ignore_errors=True)
+            runs[name] = done
+            accuracies.append(done["accuracy"])
+            metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
+        metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
+        metrics[f"{variant.name}.accuracy.std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        metrics[f"{variant.name}.seeds"] = len(accuracies)
+    metrics["student.encoder_params"] = next(iter(runs.values()))["encoder_params"]
+    metrics["teacher.encoder_params"] = sum(p.numel() for p in teacher.encoder.parameters())
+    for gap in config.gaps:
+        seeds = [s for s in _variant(config, gap.better).seeds[:config.max_seeds]
+                 if s in _variant(config, gap.worse).seeds[:config.max_seeds]]
+        diffs = [runs[f"{gap.better}-s{s}"]["accuracy"] - runs[f"{gap.worse}-s{s}"]["accuracy"] for s in seeds]
+        metrics[f"gap.{gap.name}"] = statistics.fmean(diffs)
+        metrics[f"gap.{gap.name}.std"] = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        metrics[f"gap.{gap.name}.n"] = len(diffs)
+    metrics["stage_seconds"] = time.perf_counter() - started
+    write_text_atomic(out_dir / "table.md", table(config, metrics))
+    exact = [k for k in metrics if k.endswith((".seeds", "encoder_params")) or k.endswith(".n")]
+    write_metrics(out_dir, metrics, exact, {"runs": runs, "teacher": config.teacher})
+    return metrics
+
+
+def _variant(config: Config, name: str) -> Variant:
+    return next(v for v in config.variants if v.name == name)
+
+
+def table(config: Config, metrics: dict[str, float]) -> str:
+    s = config.student
+    lines = [f"Student {s.layers} layers x {s.hidden} hidden ({s.init} init, "
+             f"{metrics['student.encoder_params'] / 1e6:.1f}M encoder parameters; teacher "
+             f"{metrics['teacher.encoder_params'] / 1e6:.1f}M, {metrics['teacher.accuracy']:.1f}%).", "",
+             "| distillation loss | answer accuracy (%) | seeds |", "|---|---|---|"]
+    for v in config.variants:
+        mean, std, n = (metrics[f"{v.name}.{k}"] for k in ("accuracy.mean", "accuracy.std", "seeds"))
+        lines.append(f"| {v.name} | {mean:.1f}" + (f" ± {std:.1f}" if n > 1 else "") + f" | {int(n)} |")
+    if config.gaps:
+        lines += ["", "| comparison | accuracy difference, per seed (pts) |", "|---|---|"]
+        for gap in config.gaps:
+            lines.append(f"| {gap.better} − {gap.worse} | {metrics[f'gap.{gap.name}']:+.1f} ± "
+                         f"{metrics[f'gap.{gap.name}.std']:.1f} (n={int(metrics[f'gap.{gap.name}.n'])}) |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(config: Config, metrics: dict[str, float], claims, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [v.name for v in config.variants]
+    means = [metrics[f"{n}.accuracy.mean"] for n in names]
+    stds = [metrics[f"{n}.accuracy.std"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.bar(names, means, yerr=stds, capsize=4, color="tab:blue")
+    ax.axhline(metrics["teacher.accuracy"], color="black", linestyle="--", label="teacher")
+    s = config.student
+    ax.set(ylabel="answer accuracy (%)", title=f"{s.layers}x{s.hidden} student: accuracy per distillation loss")
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "accuracy.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]

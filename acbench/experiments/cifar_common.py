@@ -1,0 +1,115 @@
+"""Data, models and scoring shared by the CIFAR distillation stages (teacher fine-tuning, students)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from acbench.config import Strict
+from acbench.vision.cifar_tensors import augment, load_split, normalize
+from acbench.vision.resnet_cifar import resnet_cifar
+from acbench.vision.students import default_stages, mixer_student, vit_student
+
+NUM_CLASSES = {"cifar10_jpeg": 10, "cifar100": 100}
+
+
+class CifarData(Strict):
+    dataset: Literal["cifar10_jpeg", "cifar100"] = "cifar10_jpeg"
+    train_limit: int | None = Field(None, ge=10, description="class-stratified training subset (None: all)")
+    test_limit: int | None = Field(None, ge=10, description="class-stratified test subset (None: all)")
+    subset_seed: int = 0
+    augment: bool = Field(True, description="random 4-pixel-padded crop + horizontal flip while training")
+
+    @property
+    def num_classes(self) -> int:
+        return NUM_CLASSES[self.dataset]
+
+    def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 images (N, 3, 32, 32), int64 labels (N,))."""
+        limit = self.train_limit if split == "train" else self.test_limit
+        return load_split(split, limit=limit, seed=self.subset_seed, dataset=self.dataset)
+
+
+class StudentSpec(Strict):
+    kind: Literal["vit", "mixer", "resnet"]
+    depth: int = Field(ge=2, description="transformer / mixer blocks, or the ResNet depth (6n+2)")
+    dim: int = Field(64, ge=8, description="token width (vit, mixer)")
+    heads: int = Field(4, ge=1, description="vit")
+    patch: int = Field(4, ge=1)
+
+
+def build_student(spec: StudentSpec, num_classes: int) -> nn.Module:
+    if spec.kind == "vit":
+        return vit_student(spec.depth, spec.dim, spec.heads, spec.patch, num_classes)
+    if spec.kind == "mixer":
+        return mixer_student(spec.depth, spec.dim, spec.patch, num_classes)
+    return resnet_cifar(spec.depth, num_classes)
+
+
+def student_stages(spec: StudentSpec) -> list[int]:
+    """Three feature points: the ResNet's stages, or the blocks ending the first, second and last third."""
+    return [0, 1, 2] if spec.kind == "resnet" else list(default_stages(spec.depth))
+
+
+class Collate:
+    """Indices -> (normalised, optionally augmented float images, labels); the augmentation of a batch
+    depends only on the seed and the batch's indices, so a resumed run sees the same images."""
+
+    def __init__(self, data: tuple[torch.Tensor, torch.Tensor], seed: int, augment: bool = True):
+        self.images, self.labels = data
+        self.seed, self.augment = seed, augment
+
+    def __call__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.tensor(indices, dtype=torch.long)
+        images = self.images[index]
+        if self.augment:
+            key = (self.seed * 1_000_003 + sum((i + 1) * p for i, p in enumerate(indices[:8]))) % (2 ** 62)
+            images = augment(images, torch.Generator().manual_seed(key))
+        return normalize(images), self.labels[index]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int, desc: str) -> float:
+    """Top-1 accuracy (%) of ``model(images)`` logits."""
+    images, labels = data
+    model.eval()
+    correct = 0
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, leave=False, mininterval=5):
+        logits = model(normalize(images[start:start + batch_size]))
+        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    return 100.0 * correct / len(images)
+
+
+class Teacher:
+    """A frozen CIFAR ResNet: ``features(x) -> ([three stage maps], logits)`` without gradients."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return self.model.features_and_logits(x)
+
+
+def save_teacher(folder: Path, model: nn.Module, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, folder / "teacher.safetensors")
+    (folder / "teacher.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_teacher(folder: Path) -> Teacher:
+    meta_path = folder / "teacher.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"no fine-tuned teacher in {folder}: run the teacher stage first")
+    meta = json.loads(meta_path.read_text())
+    model = resnet_cifar(meta["depth"], meta["num_classes"])
+    model.load_state_dict(load_file(folder / "teacher.safetensors"))
+    return Teacher(model)

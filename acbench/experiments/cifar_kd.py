@@ -1,0 +1,260 @@
+"""Train one student on CIFAR images with every distillation method and seed, from a trained CNN teacher.
+
+Methods (``kind``), each a loss on the student's logits (and features) against the frozen teacher's:
+- ``none``: cross-entropy only;
+- ``kd``: ce_weight·CE + kd_weight·T²·KL (Hinton; ``methods.logit_kd``);
+- ``dkd``: CE + warm-up·DKD(α, β, T) (``methods.dkd``; the weight ramps linearly over ``warmup`` of training, as in mdistiller);
+- ``fitnet``: CE + feature_weight·MSE of a 1×1-conv projection of one student stage onto the teacher's
+  stage (``methods.fitnet``);
+- ``ofa``: CE + Σ over exit branches on the student stages and the final logits of OFA's loss
+  (``methods.ofa``);
+- ``uhkd``: ce_weight·CE + kd_weight·KL + feature_weight·Σ_levels MSE of low-frequency amplitudes,
+  teacher stages through the FFT transform, student stages through the learnable alignment
+  (``methods.uhkd``). With the KD weights UHKD is the KD baseline plus the frequency term, so
+  UHKD − KD isolates that term.
+Features: the three stage outputs of a CIFAR ResNet, the blocks at one, two and three thirds of the
+depth of a ViT / MLP-Mixer (tokens turned into grids).
+
+Teacher outputs are computed once per stage (:class:`TeacherCache`): epoch e of every run trains on
+the same augmented view e of the training subset (crop + flip drawn from a fixed seed), so the
+frozen teacher's features and logits on each view are reused by every method and seed. The
+student's seed fixes its initialisation (the same for every method: seeded before the auxiliary
+modules are built) and the data order, so methods are compared seed by seed. Finished runs are kept
+in ``runs/`` of the stage's checkpoint folder; a killed stage resumes at the run it was in.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+from tqdm.auto import tqdm
+
+from acbench.config import Strict
+from acbench.experiments.cifar_common import (CifarData, StudentSpec, Teacher, build_student, evaluate,
+                                              load_teacher, student_stages)
+from acbench.experiments.mwp_common import checkpoint_dir, fingerprint, sibling_stage
+from acbench.results import write_metrics, write_text_atomic
+from acbench.training import TrainSettings, train
+from acbench.training.loop import steps_per_epoch
+from acbench.vision.cifar_tensors import augment, normalize
+from acbench.vision.students import features_and_logits
+from methods.dkd import dkd_loss
+from methods.fitnet import FitNetHint
+from methods.logit_kd import kd_kl_loss
+from methods.ofa import OFABranches, ofa_total
+from methods.uhkd import UHKDDistiller, uhkd_loss
+
+
+class Method(Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    kind: Literal["none", "kd", "dkd", "fitnet", "ofa", "uhkd"]
+    temperature: float = Field(4.0, gt=0)
+    ce_weight: float = Field(1.0, ge=0)
+    kd_weight: float = Field(1.0, ge=0)
+    feature_weight: float = Field(1.0, ge=0, description="fitnet / uhkd feature term")
+    dkd_alpha: float = 1.0
+    dkd_beta: float = 8.0
+    warmup: float = Field(0.1, ge=0, le=1, description="dkd: fraction of training over which its weight ramps up")
+    hint_stage: int = Field(1, ge=0, le=2, description="fitnet: which of the three stages")
+    ofa_eps: float = Field(1.0, gt=0)
+    ofa_weight: float = Field(1.0, ge=0)
+    crop: int = Field(4, ge=1, description="uhkd: low-frequency window")
+    freq_mode: Literal["amplitude", "realimag"] = "amplitude"
+
+
+class Config(Strict):
+    teacher_stage: str
+    data: CifarData
+    student: StudentSpec
+    methods: list[Method] = Field(min_length=1)
+    seeds: list[int] = Field([0], min_length=1)
+    train: TrainSettings
+    eval_batch: int = Field(256, ge=1)
+    baselines: list[str] = Field(default_factory=list, description="methods the target method is compared with")
+    target: str = Field("uhkd", description="the method whose gain over the best baseline is reported")
+    max_seeds: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
+
+    def model_post_init(self, __context) -> None:
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method names repeat: {names}")
+        unknown = sorted(set(self.baselines + [self.target]) - set(names)) if self.baselines else []
+        if unknown:
+            raise ValueError(f"baselines/target name unknown methods {unknown}")
+
+
+class Distillation(nn.Module):
+    """The student plus the method's learnable parts, trained together; ``loss(images, labels, t_feats, t_logits, progress)``."""
+
+    def __init__(self, method: Method, student: nn.Module, stages: list[int], teacher_shapes, num_classes: int,
+                 sample: torch.Tensor):
+        super().__init__()
+        self.method, self.student, self.stages = method, student, stages
+        with torch.no_grad():
+            feats, _ = features_and_logits(student, sample, stages)
+        student_shapes = [tuple(f.shape[1:]) for f in feats]
+        if method.kind == "fitnet":
+            self.hint = FitNetHint(student_shapes[method.hint_stage][0], teacher_shapes[method.hint_stage][0])
+        elif method.kind == "ofa":
+            self.branches = OFABranches(student_shapes[:-1], num_classes)
+        elif method.kind == "uhkd":
+            self.uhkd = UHKDDistiller(student_shapes, teacher_shapes, method.crop, method.freq_mode)
+
+    def loss(self, images, labels, t_feats, t_logits, progress: float) -> tuple[torch.Tensor, dict[str, float]]:
+        m = self.method
+        feats, logits = features_and_logits(self.student, images, self.stages)
+        ce = F.cross_entropy(logits, labels)
+        if m.kind == "none":
+            return ce, {"ce": float(ce.detach())}
+        if m.kind == "kd":
+            kd = kd_kl_loss(logits, t_logits, m.temperature)
+            return m.ce_weight * ce + m.kd_weight * kd, {"ce": float(ce.detach()), "kd": float(kd.detach())}
+        if m.kind == "dkd":
+            dkd = dkd_loss(logits, t_logits, labels, m.dkd_alpha, m.dkd_beta, m.temperature)
+            ramp = min(1.0, progress / m.warmup) if m.warmup > 0 else 1.0
+            return m.ce_weight * ce + ramp * dkd, {"ce": float(ce.detach()), "dkd": float(dkd.detach())}
+        if m.kind == "fitnet":
+            hint = self.hint(feats[m.hint_stage], t_feats[m.hint_stage])
+            return m.ce_weight * ce + m.feature_weight * hint, {"ce": float(ce.detach()), "hint": float(hint.detach())}
+        if m.kind == "ofa":
+            ofa = ofa_total(self.branches(feats[:-1]), logits, t_logits, labels, m.ofa_eps)
+            return m.ce_weight * ce + m.ofa_weight * ofa, {"ce": float(ce.detach()), "ofa": float(ofa.detach())}
+        s_freq, t_freq = self.uhkd(feats, t_feats)
+        total, parts = uhkd_loss(s_freq, t_freq, logits, t_logits, labels, m.feature_weight, m.kd_weight,
+                                 m.ce_weight, m.temperature)
+        return total, {k: v for k, v in parts.items() if k != "total"}
+
+
+class TeacherCache:
+    """The teacher's stage features and logits on ``views`` fixed augmented views of the training images."""
+
+    def __init__(self, teacher: Teacher, data: tuple[torch.Tensor, torch.Tensor], views: int, augmented: bool,
+                 batch_size: int = 256, seed: int = 0):
+        images, self.labels = data
+        self.views = [augment(images, torch.Generator().manual_seed(seed * 7919 + v)) if augmented else images
+                      for v in range(views)]
+        self.features: list[list[torch.Tensor]] = []
+        self.logits: list[torch.Tensor] = []
+        for v, view in enumerate(self.views):
+            feats, logits = [], []
+            for start in tqdm(range(0, len(view), batch_size), desc=f"teacher outputs, view {v + 1}/{views}",
+                              leave=False, mininterval=5):
+                f, out = teacher.features(normalize(view[start:start + batch_size]))
+                feats.append(f)
+                logits.append(out)
+            self.features.append([torch.cat(level) for level in zip(*feats)])
+            self.logits.append(torch.cat(logits))
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(f.shape[1:]) for f in self.features[0]]
+
+    def batch(self, view: int, index: torch.Tensor):
+        """(normalised images, labels, teacher features, teacher logits) of ``index`` in view ``view``."""
+        view = min(view, len(self.views) - 1)
+        return (normalize(self.views[view][index]), self.labels[index],
+                [f[index] for f in self.features[view]], self.logits[view][index])
+
+
+def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test_set, folder: Path, tag: str) -> dict:
+    torch.manual_seed(seed)
+    student = build_student(config.student, config.data.num_classes)
+    stages = student_stages(config.student)
+    model = Distillation(method, student, stages, cache.shapes, config.data.num_classes,
+                         normalize(cache.views[0][:2]))
+    settings = config.train.model_copy(update={"seed": seed})
+    examples = list(range(len(cache.labels)))
+    per_epoch = steps_per_epoch(len(examples), settings.batch_size)
+    total_steps = max(1, math.ceil(settings.epochs * per_epoch))
+
+    def loss_fn(module, index, step):
+        images, labels, t_feats, t_logits = cache.batch(step // per_epoch, index)
+        return module.loss(images, labels, t_feats, t_logits, step / total_steps)
+
+    result = train(model, examples, lambda indices: torch.tensor(indices, dtype=torch.long), loss_fn, settings,
+                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", fingerprint=tag)
+    accuracy = evaluate(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
+    return {"accuracy": accuracy, "fingerprint": tag, "train_seconds": result.seconds, "steps": result.steps,
+            "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
+            "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
+
+
+def downsample(values: list[float], points: int = 100) -> list[float]:
+    """Means of ``points`` equal windows (the training curve kept in metrics.json)."""
+    if len(values) <= points:
+        return list(values)
+    size = len(values) / points
+    return [statistics.fmean(values[int(i * size):max(int((i + 1) * size), int(i * size) + 1)]) for i in range(points)]
+
+
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    teacher = load_teacher(checkpoint_dir(sibling_stage(out_dir, config.teacher_stage)))
+    train_set = config.data.load("train")
+    test_set = config.data.load("test")
+    cache: TeacherCache | None = None
+    root = checkpoint_dir(out_dir)
+    metrics: dict[str, float] = {}
+    runs: dict[str, dict] = {}
+    seeds = config.seeds[:config.max_seeds]
+    for method in config.methods:
+        for seed in seeds:
+            name, tag = f"{method.name}-s{seed}", fingerprint(config) + f"-{method.name}-{seed}"
+            record = root / "runs" / f"{name}.json"
+            done = json.loads(record.read_text()) if record.is_file() else None
+            if done is None or done.get("fingerprint") != tag:
+                if cache is None:
+                    cache = TeacherCache(teacher, train_set, math.ceil(config.train.epochs), config.data.augment)
+                done = run_one(config, method, seed, cache, test_set, root / name, tag)
+                record.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(record, json.dumps(done))
+                shutil.rmtree(root / name, ignore_errors=True)
+            runs[name] = done
+            metrics[f"{method.name}.accuracy@s{seed}"] = done["accuracy"]
+        accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds]
+        metrics[f"{method.name}.accuracy.mean"] = statistics.fmean(accs)
+        metrics[f"{method.name}.accuracy.std"] = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        metrics[f"{method.name}.seeds"] = len(accs)
+    if config.baselines:
+        best = max(config.baselines, key=lambda b: metrics[f"{b}.accuracy.mean"])
+        diffs = [runs[f"{config.target}-s{s}"]["accuracy"] - runs[f"{best}-s{s}"]["accuracy"] for s in seeds]
+        metrics["gain_over_best_baseline"] = statistics.fmean(diffs)
+        metrics["gain_over_best_baseline.std"] = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        metrics["gain_over_best_baseline.n"] = len(diffs)
+    metrics["student_params"] = next(iter(runs.values()))["student_params"]
+    metrics["train_images"], metrics["test_images"] = len(train_set[0]), len(test_set[0])
+    metrics["stage_seconds"] = time.perf_counter() - started
+    extra = {"best_baseline": best if config.baselines else None, "methods": [m.name for m in config.methods],
+             "runs": {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"} for k, v in runs.items()},
+             "loss_curves": {k: v["loss_curve"] for k, v in runs.items()}}
+    write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
+    exact = ["student_params", "train_images", "test_images"] + [k for k in metrics if k.endswith((".seeds", ".n"))]
+    write_metrics(out_dir, metrics, exact, extra)
+    return metrics
+
+
+def table(config: Config, metrics: dict[str, float], best: str | None) -> str:
+    s = config.student
+    lines = [f"Student {s.kind} ({metrics['student_params'] / 1e6:.2f}M parameters), teacher ResNet-56; top-1 (%) on "
+             f"{int(metrics['test_images'])} test images, mean ± std over seeds.", "",
+             "| method | top-1 | seeds |", "|---|---|---|"]
+    for m in config.methods:
+        mean, std, n = (metrics[f"{m.name}.{k}"] for k in ("accuracy.mean", "accuracy.std", "seeds"))
+        mark = " (best baseline)" if m.name == best else ""
+        lines.append(f"| {m.name}{mark} | {mean:.2f}" + (f" ± {std:.2f}" if n > 1 else "") + f" | {int(n)} |")
+    if best:
+        lines += ["", f"{config.target} − {best}, per seed: {metrics['gain_over_best_baseline']:+.2f} ± "
+                      f"{metrics['gain_over_best_baseline.std']:.2f} pts (n={int(metrics['gain_over_best_baseline.n'])})."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Vision models and CIFAR-10 tensors for knowledge distillation (CNN teacher; ViT, Mixer, ResNet students)."""

@@ -1,0 +1,185 @@
+"""CIFAR-10 (the JPEG mirror, dataset ``cifar10_jpeg``) as tensors, with normalisation and augmentation.
+
+Other declared CIFAR datasets (``cifar10``, ``cifar100``: the python-pickle archives, downloaded)
+load through the same functions with ``dataset=``.
+
+Conventions: images are uint8 (N, 3, 32, 32) in RGB, labels int64 (N,) in the standard CIFAR-10
+order; samples come in the split's file order (sorted by class, then file name), so shuffle when
+training. ``normalize`` turns uint8 images into ImageNet-normalised floats (what the ResNet
+checkpoints expect); ``augment`` is the usual CIFAR crop-and-flip, batch-wise on tensors.
+
+Decoding is cached: the decoded full split is saved once in ``cache_dir`` (default
+``<repo>/checkpoints/cache/``, git-ignored) as ``cifar10_jpeg-<split>-<zip SHA-256>.pt``. The name
+carries the zip's SHA-256 (the declared one, which the data layer verifies the zip against before
+decoding), so a different zip never reuses a stale cache. A cache hit does not touch the zip.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from acbench import paths
+from acbench.data import DataError, get_declaration
+from acbench.data import load_split as load_dataset_split
+from acbench.data.errors import show
+
+__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "cache_path",
+           "stratified_indices", "decode", "normalize", "augment"]
+
+DATASET = "cifar10_jpeg"
+NUM_CLASSES = 10
+CLASSES_OF = {"cifar10_jpeg": 10, "cifar10": 10, "cifar100": 100}
+IMAGE_SHAPE = (3, 32, 32)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def default_cache_dir() -> Path:
+    """``<repo>/checkpoints/cache`` (``checkpoints/`` is git-ignored)."""
+    return paths.repo_root() / "checkpoints" / "cache"
+
+
+def cache_path(split: str, cache_dir: Path | str | None = None, dataset: str = DATASET) -> Path:
+    """Where the decoded full ``split`` is cached: ``<cache_dir>/<dataset>-<split>-<archive sha256>.pt``."""
+    decl = get_declaration(dataset)
+    _, files = decl.split(split)
+    (zip_name,) = files
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / f"{dataset}-{split}-{decl.file(zip_name).sha256}.pt"
+
+
+def stratified_indices(labels: torch.Tensor | Sequence[int], limit: int, seed: int = 0,
+                       num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """Sorted int64 indices of ``limit // num_classes`` samples of every class, drawn with ``seed``.
+
+    ``limit`` must be a positive multiple of ``num_classes`` no larger than the split allows.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0 or limit % num_classes:
+        raise ValueError(f"limit must be a positive multiple of {num_classes} (equal count per class), got {limit!r}")
+    per_class = limit // num_classes
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = torch.nonzero(labels == c).flatten()
+        if len(members) < per_class:
+            raise ValueError(f"limit={limit} needs {per_class} images of class {c}, the split has {len(members)}")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.cat(chosen).sort().values
+
+
+def decode(items: Sequence, indices: Sequence[int] | None = None,
+           desc: str = "decoding") -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode ``items[i]`` = (PIL RGB 32×32 image, label) for ``indices`` (default: all), with a progress bar.
+
+    Returns uint8 images (N, 3, 32, 32) and int64 labels (N,).
+    """
+    indices = range(len(items)) if indices is None else [int(i) for i in indices]
+    images = np.empty((len(indices), 32, 32, 3), dtype=np.uint8)
+    labels = np.empty(len(indices), dtype=np.int64)
+    for k, i in enumerate(tqdm(indices, desc=desc, unit="img")):
+        image, label = items[i]
+        array = np.asarray(image)
+        if array.shape != (32, 32, 3):
+            source = show(items.zip_path) if hasattr(items, "zip_path") else type(items).__name__
+            raise DataError(f"{source}: image {i} has shape "
+                            f"{array.shape}, expected (32, 32, 3); restore the original archive")
+        images[k], labels[k] = array, label
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
+
+
+def _save_atomic(payload: dict, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is ordinary data
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_cache(path: Path, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    fix = f"delete {show(path)} so the split is decoded again"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        images, labels = payload["images"], payload["labels"]
+    except Exception as exc:
+        raise DataError(f"{show(path)}: unreadable cache ({type(exc).__name__}: {exc}); {fix}") from exc
+    if (images.dtype != torch.uint8 or tuple(images.shape) != (size, *IMAGE_SHAPE)
+            or labels.dtype != torch.int64 or tuple(labels.shape) != (size,)):
+        raise DataError(f"{show(path)}: cache holds images {images.dtype} {tuple(images.shape)} and labels "
+                        f"{labels.dtype} {tuple(labels.shape)}, expected uint8 ({size}, 3, 32, 32) and "
+                        f"int64 ({size},) for split {split!r}; {fix}")
+    return images, labels
+
+
+def load_split(split: str, limit: int | None = None, seed: int = 0, cache_dir: Path | str | None = None,
+               *, root: Path | str | None = None, dataset: str = DATASET) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 ``split`` ("train" / "test") as (uint8 images (N, 3, 32, 32), int64 labels (N,)).
+
+    ``limit``: a class-stratified subset of ``limit`` images (equal count per class, chosen with
+    ``seed``), in split order. The full split is read from the cache when present; otherwise it is
+    decoded from the zip (located and verified through the data registry; ``root`` as in
+    :func:`acbench.data.load_split`) and cached, except that a ``limit`` without a cache decodes
+    only the chosen images and caches nothing (the subset is identical either way).
+    """
+    if dataset not in CLASSES_OF:
+        raise ValueError(f"unknown CIFAR dataset {dataset!r} (known: {sorted(CLASSES_OF)})")
+    classes = CLASSES_OF[dataset]
+    size, _ = get_declaration(dataset).split(split)
+    path = cache_path(split, cache_dir, dataset)
+    if path.exists():
+        images, labels = _read_cache(path, split, size)
+        if limit is None:
+            return images, labels
+        chosen = stratified_indices(labels, limit, seed, classes)
+        return images[chosen], labels[chosen]
+    items = load_dataset_split(dataset, split, root)
+    if limit is not None:
+        chosen = stratified_indices(items.targets, limit, seed, classes)
+        return decode(items, chosen, desc=f"decoding {dataset} {split} ({limit} images)")
+    images, labels = decode(items, desc=f"decoding {dataset} {split}")
+    _save_atomic({"images": images, "labels": labels, "split": split}, path)
+    return images, labels
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (..., 3, H, W) → float32 ``(x / 255 − mean) / std`` with the ImageNet mean/std."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalize expects uint8 images, got {images.dtype}")
+    if images.dim() < 3 or images.shape[-3] != 3:
+        raise ValueError(f"expected (..., 3, H, W) images, got shape {tuple(images.shape)}")
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(3, 1, 1)
+    return (images.float() / 255 - mean) / std
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop (zero padding ``padding``, crop back to H×W) and random horizontal flip, per image.
+
+    ``images`` (N, C, H, W), any dtype and device; returns the same shape, dtype and device. Pads
+    with zeros in the input's units, so augment uint8 images *before* :func:`normalize` for the
+    usual black border. Offsets (uniform in 0..2·padding) and flips (probability ½) are drawn from
+    ``generator`` (a CPU generator), so the result is deterministic given its state.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"expected (N, C, H, W) images, got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    rows = dy[:, None] + torch.arange(h)                                   # (N, H) in padded coordinates
+    cols = dx[:, None] + torch.where(flip[:, None], torch.arange(w - 1, -1, -1), torch.arange(w))
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+    dev = images.device
+    return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                  rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]

@@ -1,0 +1,73 @@
+"""The alignment-loss dispatcher: each name computes its method's loss on the right layers and heads."""
+import pytest
+import torch
+
+from acbench.experiments.attention_alignment import alignment_loss, qkv_layers, uniform_layer_map
+from methods.minilm import attention_distribution_loss, value_relation_loss
+from methods.minilmv2 import minilmv2_loss
+from methods.tinybert import attention_mse_loss
+
+
+def _attn(layers, heads=4, batch=2, seq=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, heads, seq, seq, generator=g).softmax(-1) for _ in range(layers)]
+
+
+def _qkv(layers, heads=4, dim=6, batch=2, seq=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {l: {n: torch.randn(batch, heads, seq, dim, generator=g) for n in "qkv"} for l in range(layers)}
+
+
+MASK = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+
+
+def test_uniform_layer_map_is_tinybert_g():
+    assert uniform_layer_map(3, 6) == [(0, 1), (1, 3), (2, 5)]
+    assert uniform_layer_map(6, 6) == [(m, m) for m in range(6)]
+    with pytest.raises(ValueError):
+        uniform_layer_map(7, 6)
+
+
+def test_attention_mse_over_kept_heads_equals_the_pruning_replications_former_loss():
+    """Before this module, mwp_student computed: per layer, MSE over the heads not masked, mean over layers."""
+    s, t = _attn(3, seed=1), _attn(3, seed=2)
+    masked = {0: [1], 2: [0, 3]}
+    kept = {l: [h for h in range(4) if h not in masked.get(l, [])] for l in range(3)}
+    former = torch.stack([attention_mse_loss(s[l][:, kept[l]], t[l][:, kept[l]], MASK) for l in range(3)]).mean()
+    ours = alignment_loss("attention_mse", [(l, l) for l in range(3)], MASK, student_attn=s, teacher_attn=t, kept=kept)
+    assert torch.equal(ours, former)
+
+
+def test_minilm_uses_last_pair_and_kept_heads_only():
+    s, t = _attn(2, seed=1), _attn(6, seed=2)
+    sq, tq = _qkv(2, seed=3), _qkv(6, seed=4)
+    kept = {1: [0, 2]}
+    expected = (attention_distribution_loss(s[1][:, [0, 2]], t[5][:, [0, 2]], MASK)
+                + value_relation_loss(sq[1]["v"][:, [0, 2]], tq[5]["v"][:, [0, 2]], MASK))
+    ours = alignment_loss("minilm", [(0, 2), (1, 5)], MASK, student_attn=s, teacher_attn=t,
+                          student_qkv=sq, teacher_qkv=tq, kept=kept)
+    assert torch.allclose(ours, expected)
+    no_vr = alignment_loss("minilm_no_vr", [(1, 5)], MASK, student_attn=s, teacher_attn=t, kept=kept)
+    assert torch.allclose(no_vr, attention_distribution_loss(s[1][:, [0, 2]], t[5][:, [0, 2]], MASK))
+
+
+def test_minilmv2_allows_different_head_counts_and_is_zero_for_equal_inputs():
+    sq, tq = _qkv(1, heads=2, dim=12, seed=5), _qkv(3, heads=4, dim=6, seed=6)
+    ours = alignment_loss("minilmv2", [(0, 2)], MASK, student_qkv=sq, teacher_qkv=tq, relation_heads=4)
+    assert torch.allclose(ours, minilmv2_loss(sq[0], tq[2], 4, MASK)[0])
+    same = alignment_loss("minilmv2", [(0, 0)], MASK, student_qkv=sq, teacher_qkv=sq, relation_heads=4)
+    assert same.abs() < 1e-6
+
+
+def test_equal_attentions_give_zero_for_every_attention_loss():
+    a, q = _attn(2), _qkv(2)
+    for kind in ("attention_mse", "minilm", "minilm_no_vr"):
+        loss = alignment_loss(kind, [(0, 0), (1, 1)], MASK, student_attn=a, teacher_attn=a, student_qkv=q, teacher_qkv=q)
+        assert loss.abs() < 1e-6, kind
+
+
+def test_qkv_layers_and_unknown_loss():
+    assert qkv_layers("minilm", [(0, 1), (2, 5)]) == ([2], [5])
+    assert qkv_layers("attention_mse", [(0, 1)]) == ([], [])
+    with pytest.raises(ValueError, match="unknown alignment loss"):
+        alignment_loss("hidden_mse", [(0, 0)], MASK)
