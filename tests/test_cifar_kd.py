@@ -42,7 +42,7 @@ def test_every_method_trains_the_student_and_its_own_parts_only(teacher, data, s
     assert (len(extra) > 0) == (kind in ("fitnet", "ofa", "uhkd"))
 
 
-def test_kd_and_uhkd_equal_ce_alone_when_the_teacher_is_the_student(data):
+def test_kd_and_uhkd_distillation_terms_vanish_when_the_teacher_is_the_student(data):
     """With teacher outputs taken from the student itself, the KL and feature terms vanish."""
     torch.manual_seed(0)
     student = resnet_cifar(8).eval()

@@ -12,11 +12,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
-from acbench.vision.cifar_tensors import augment, load_split, normalize
+from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
-
-NUM_CLASSES = {"cifar10_jpeg": 10, "cifar100": 100}
 
 
 class CifarData(Strict):
@@ -28,7 +26,7 @@ class CifarData(Strict):
 
     @property
     def num_classes(self) -> int:
-        return NUM_CLASSES[self.dataset]
+        return CLASSES_OF[self.dataset]
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 images (N, 3, 32, 32), int64 labels (N,))."""
