@@ -1,0 +1,146 @@
+"""Paired percentile bootstrap intervals from per-item outcomes (and per-round timings).
+
+A claim compares conditions evaluated on the **same items** (test problems, test images): the
+teacher and its pruned students, MiniLM and its baseline, UHKD and OFA-KD. Each condition is a
+matrix of outcomes ``(seeds, items)`` (0/1 correctness); a condition run once (a teacher) has one
+row and is shared by every seed of the others. A statistic is a function of the conditions'
+accuracies; the bootstrap resamples
+
+1. **items**, with the same resampled items for every condition (this is what makes it paired:
+   the item-sampling noise every condition shares cancels out of a difference), and
+2. **seeds**, with the same resampled seed indices for every condition that has seeds (seed ``s``
+   of the method is paired with seed ``s`` of its comparator: same initialisation and data order).
+
+Why two levels are resampled by hand: :func:`scipy.stats.bootstrap` resamples one axis (with
+``paired=True``, one common set of observation indices across samples). Items and seeds are
+*crossed* (every seed is evaluated on every item), so a replicate needs two independent index draws
+— one over items, one over seeds — applied to the same matrices; scipy has no such design. Where a
+claim has only one level (every condition run once, or timing rounds), :func:`scipy.stats.bootstrap`
+is used as it is. Both use percentile intervals, a fixed generator seed and the same number of
+resamples, so the two paths agree where they overlap (tested).
+
+Folds: cross-validation folds have different test items *and* different runs (nested, not
+crossed). No replication here uses more than one fold; a claim over several folds would resample
+folds, then items within each fold, which this module does not implement yet (it raises).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+from scipy import stats
+
+RESAMPLES = 2000
+CONFIDENCE = 0.95
+SEED = 20240601  # fixed: the same data always give the same interval
+_CHUNK = 100  # replicates per block (bounds memory: chunk x items weights)
+
+Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate and its percentile interval; ``method`` says how it was obtained."""
+
+    value: float
+    low: float
+    high: float
+    method: str
+    items: int = 0
+    seeds: int = 0
+    resamples: int = 0
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "low": self.low, "high": self.high, "method": self.method,
+                "items": self.items, "seeds": self.seeds, "resamples": self.resamples}
+
+
+def _as_matrices(conditions: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int, int]:
+    mats = {}
+    for name, outcomes in conditions.items():
+        m = np.asarray(outcomes, dtype=np.float64)
+        mats[name] = m[None, :] if m.ndim == 1 else m
+        if mats[name].ndim != 2 or mats[name].shape[1] == 0:
+            raise ValueError(f"condition {name!r}: expected outcomes of shape (seeds, items), got {m.shape}")
+    items = {m.shape[1] for m in mats.values()}
+    if len(items) != 1:
+        raise ValueError(f"conditions are not on the same items: item counts {sorted(items)}")
+    seeds = {m.shape[0] for m in mats.values()} - {1}
+    if len(seeds) > 1:
+        raise ValueError(f"conditions have different seed counts {sorted(seeds)} (pairing needs equal seeds, "
+                         "or one run shared by all)")
+    return mats, items.pop(), (seeds.pop() if seeds else 1)
+
+
+def _interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size < 0.95 * replicates.size:
+        return float("nan"), float("nan")  # the statistic is undefined in too many resamples
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
+def paired_bootstrap(conditions: Mapping[str, np.ndarray], statistic: Statistic, *,
+                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> Estimate:
+    """Point estimate and percentile interval of ``statistic`` over items (and seeds where there are several).
+
+    ``conditions`` maps a name to outcomes of shape ``(seeds, items)`` (or ``(items,)``);
+    ``statistic`` receives ``{name: accuracy}`` with accuracies in [0, 1] as arrays of any shape
+    (it must be elementwise/vectorised) and returns the claim's quantity.
+    """
+    mats, n_items, n_seeds = _as_matrices(conditions)
+    names = list(mats)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point = float(np.asarray(statistic({k: m.mean() for k, m in mats.items()})))
+        if n_seeds == 1:
+            rows = [m[0] for m in mats.values()]
+
+            def scipy_statistic(*samples, axis=-1):
+                return statistic({k: s.mean(axis=axis) for k, s in zip(names, samples)})
+
+            res = stats.bootstrap(rows, scipy_statistic, paired=True, vectorized=True, n_resamples=resamples,
+                                  confidence_level=confidence, method="percentile", batch=_CHUNK,
+                                  rng=np.random.default_rng(seed))
+            reps = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+            low, high = _interval(reps, confidence)
+            return Estimate(point, low, high, "paired percentile bootstrap over items (scipy.stats.bootstrap)",
+                            n_items, 1, resamples)
+        rng = np.random.default_rng(seed)
+        reps = []
+        uniform = np.full(n_items, 1.0 / n_items)
+        for start in range(0, resamples, _CHUNK):
+            size = min(_CHUNK, resamples - start)
+            weights = rng.multinomial(n_items, uniform, size=size).astype(np.float64) / n_items  # (B, items)
+            seed_idx = rng.integers(0, n_seeds, size=(size, n_seeds))  # (B, seeds)
+            acc = {}
+            for name, m in mats.items():
+                per_seed = m @ weights.T  # (seeds or 1, B): accuracy of each seed on the resampled items
+                if m.shape[0] == 1:
+                    acc[name] = per_seed[0]
+                else:
+                    acc[name] = np.take_along_axis(per_seed, seed_idx.T, axis=0).mean(axis=0)
+            reps.append(np.asarray(statistic(acc), dtype=np.float64))
+        low, high = _interval(np.concatenate(reps), confidence)
+    return Estimate(point, low, high, "paired two-level percentile bootstrap over items and seeds",
+                    n_items, n_seeds, resamples)
+
+
+def rounds_bootstrap(samples: Mapping[str, np.ndarray], statistic: Callable[..., np.ndarray], *,
+                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> Estimate:
+    """Interval of a statistic of paired timing rounds (round ``i`` of every candidate was timed together).
+
+    ``statistic(*arrays, axis)`` receives the candidates' per-round times in the order of ``samples``.
+    """
+    names = list(samples)
+    rows = [np.asarray(samples[k], dtype=np.float64) for k in names]
+    if len({r.shape for r in rows}) != 1 or rows[0].ndim != 1 or rows[0].size < 2:
+        raise ValueError(f"timing rounds must be equal-length 1-D arrays of >= 2 rounds, got "
+                         f"{[r.shape for r in rows]}")
+    point = float(statistic(*rows, axis=-1))
+    res = stats.bootstrap(rows, statistic, paired=True, vectorized=True, n_resamples=resamples,
+                          confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+    low, high = _interval(np.asarray(res.bootstrap_distribution, dtype=np.float64), confidence)
+    return Estimate(point, low, high, "paired percentile bootstrap over timing rounds (scipy.stats.bootstrap)",
+                    rows[0].size, 1, resamples)
