@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from acbench import paths
-from acbench.config import ConfigError, default_profile, list_replications, load_replication
-from acbench.data.errors import DataError
-from acbench.results import ResultsError
+from acbench.config import default_profile, list_replications, load_replication
+from acbench.errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from acbench.failures import describe
+
+DEBUG_ENV = "ACBENCH_DEBUG"
 
 EPILOG = """\
 typical use:
@@ -20,12 +23,22 @@ typical use:
   acbench report                                 write results/REPORT.md
   acbench check --profile smoke                  exit 1 when a checkable result leaves its tolerance
   dvc repro                                      the whole pipeline at the profile in params.yaml
-"""
+
+exit codes:
+  0    success (for check: every gate passed)
+  1    check failed: a result left its tolerance or the committed reference (names the claim)
+  2    error: bad config, missing or damaged data, checkpoint or results, a missing upstream stage,
+       divergence, an unwritable folder, a stage locked by another run (one line names file/stage and fix)
+  3    unexpected internal error (a bug): rerun with --debug or {env}=1 for the traceback
+  130  interrupted (Ctrl-C)
+""".format(env=DEBUG_ENV)
 
 
 def _replications(names: list[str] | None):
+    """The replications named (default: all), their stage configs not validated: commands that
+    need no model must not import the experiments (and torch); ``run`` validates what it runs."""
     names = names or list_replications()
-    return [load_replication(n) for n in names]
+    return [load_replication(n, validate_stages=False) for n in names]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -41,6 +54,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from acbench.experiments import get_experiment
+    from acbench.failures import StageFailed
+    from acbench.stage_guard import guard_stage
 
     rep = load_replication(args.replication)
     profile = args.profile or default_profile()
@@ -52,7 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir = paths.stage_dir(profile, rep.name, stage)
         print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
         start = time.perf_counter()
-        experiment.run(config, out_dir)
+        try:
+            with guard_stage(out_dir, f"{rep.name}/{stage}"):
+                experiment.run(config, out_dir)
+        except Exception as exc:
+            raise StageFailed(f"{rep.name}/{stage} (profile {profile})", exc) from exc
         print(f"[acbench] {rep.name}/{stage} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
@@ -77,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     profile = args.profile or default_profile()
     outcome = check(_replications(args.replications), profile)
     print(format_outcome(outcome, profile))
-    return 0 if outcome.ok else 1
+    return EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -109,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="acbench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Replication harness for attention-centric model compression: run replications, "
                     "write the report that sets reproduced numbers beside published ones, and check them.")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the full traceback of an error (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     profile_help = "smoke | cpu | paper (default: `profile` in params.yaml)"
 
@@ -153,14 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"acbench: config error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, ResultsError) as exc:  # their messages name the file and the fix
-        print(f"acbench: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("acbench: interrupted (Ctrl-C); committed results are as they were, and a re-run resumes "
+              "from the last checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # every failure becomes one line (the traceback with --debug)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        message, internal = describe(exc)
+        if internal and not debug:
+            message += f" (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
+        print(f"acbench: {message}", file=sys.stderr)
+        return 3 if internal else EXIT_ERROR
 
 
 if __name__ == "__main__":

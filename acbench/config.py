@@ -20,10 +20,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acbench import paths
+from acbench.errors import AcbenchError
 from acbench.paths import PROFILES
 
 
-class ConfigError(ValueError):
+class ConfigError(AcbenchError, ValueError):
     """A config file is missing, unreadable or does not match its schema."""
 
 
@@ -173,7 +174,10 @@ class Replication:
         return validate(experiment.Config, merged, self.params_path, f"profiles.{profile}.{stage}")
 
 
-def load_replication(name: str, root: Path | None = None) -> Replication:
+def load_replication(name: str, root: Path | None = None, *, validate_stages: bool = True) -> Replication:
+    """Load and validate a replication folder. ``validate_stages`` (default) also validates every
+    stage's config at every profile, which imports the experiments (and torch); commands that need
+    no model pass False and stay fast."""
     folder = (root or paths.replications_dir()) / name
     if not folder.is_dir():
         known = ", ".join(list_replications(root)) or "none"
@@ -193,6 +197,8 @@ def load_replication(name: str, root: Path | None = None) -> Replication:
                               f"{claim.result.stage!r} is not a stage of {params_path.name} "
                               f"(stages: {sorted(params.stages)})")
     replication = Replication(name, folder, params, published)
+    if not validate_stages:
+        return replication
     for stage in params.stages:  # validate every stage at every profile now, not mid-run
         for profile in PROFILES:
             replication.stage_config(stage, profile)

@@ -24,3 +24,13 @@ def results_dir() -> Path:
 def stage_dir(profile: str, replication: str, stage: str) -> Path:
     """Folder of one stage's committed outputs: ``results/<profile>/<replication>/<stage>/``."""
     return results_dir() / profile / replication / stage
+
+
+def checkpoint_dir(out_dir: Path) -> Path:
+    """``checkpoints/<profile>/<replication>/<stage>`` (git-ignored; a DVC output) for a stage writing to
+    ``results/<profile>/…``; ``<out_dir>/checkpoints`` for any other output folder."""
+    out = Path(out_dir).resolve()
+    results = results_dir().resolve()
+    if out.is_relative_to(results):
+        return repo_root() / "checkpoints" / out.relative_to(results)
+    return out / "checkpoints"

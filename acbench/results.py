@@ -13,10 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from acbench.errors import AcbenchError
+
 METRICS_FILE = "metrics.json"
 
 
-class ResultsError(ValueError):
+class ResultsError(AcbenchError, ValueError):
     """A metrics file is missing or malformed."""
 
 
@@ -48,7 +50,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_metrics(out_dir: Path, metrics: dict[str, float], deterministic: list[str],
                   meta: dict[str, Any]) -> Path:
-    bad = [k for k, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
+    bad = [k for k, v in metrics.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
     if bad:
         raise ResultsError(f"non-finite or non-numeric metrics: {bad}")
     unknown = sorted(set(deterministic) - set(metrics))
@@ -68,6 +71,12 @@ def read_metrics(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         raise ResultsError(f"{path}: expected an object with a 'metrics' mapping")
+    bad = sorted(k for k, v in data["metrics"].items()
+                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v))
+    if bad:
+        raise ResultsError(f"{path}: metric {bad[0]!r} is {data['metrics'][bad[0]]!r}, not a finite number"
+                           + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                           "re-run the stage that wrote it (results are written by acbench, not by hand)")
     data.setdefault("deterministic", [])
     data.setdefault("meta", {})
     return data

@@ -67,7 +67,8 @@ def test_two_process_ddp_matches_one_process(tmp_path, uninterrupted):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
     proc = _run([str(tmp_path / "ckpt"), str(tmp_path / "out.json"), "--nan-at", "6"])
     assert proc.returncode != 0
-    assert "TrainingDiverged" in proc.stderr and "loss is nan at step 6 of 9" in proc.stderr
-    assert "last good checkpoint" in proc.stderr
+    assert "TrainingDiverged" in proc.stderr and "loss is nan (stopped before the update) at step 6 of 9" in proc.stderr
+    assert "kept the last checkpoint with finite weights and loss, step 4" in proc.stderr
+    assert "lower the learning rate (lr is 0.01)" in proc.stderr
     assert latest_checkpoint(tmp_path / "ckpt").name == "step-0000004"
     assert not (tmp_path / "out.json").exists()

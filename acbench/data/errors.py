@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from acbench import paths
+from acbench.errors import AcbenchError
 
 ENV_ROOT = "ACBENCH_DATA_ROOT"
 ENV_CACHE = "ACBENCH_CACHE_DIR"
@@ -13,7 +14,7 @@ MIRROR_HINT = (
 )
 
 
-class DataError(Exception):
+class DataError(AcbenchError):
     """A dataset file is missing, corrupt or malformed, or a declaration is invalid.
 
     Every message names the file concerned and says how to fix the problem.

@@ -1,17 +1,17 @@
 """Data, models and scoring shared by the CIFAR distillation stages (teacher fine-tuning, students)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import Field
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
+from acbench.errors import StageInputMissing
+from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
 from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
@@ -98,16 +98,17 @@ class Teacher:
 
 
 def save_teacher(folder: Path, model: nn.Module, meta: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, folder / "teacher.safetensors")
-    (folder / "teacher.json").write_text(json.dumps(meta, indent=1))
+    """``<folder>/teacher/``: weights, JSON and a digest manifest (verified by :func:`load_teacher`)."""
+    save_folder(folder / "teacher", {"teacher.safetensors": model.state_dict()}, {"teacher.json": meta})
 
 
 def load_teacher(folder: Path) -> Teacher:
-    meta_path = folder / "teacher.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"no fine-tuned teacher in {folder}: run the teacher stage first")
-    meta = json.loads(meta_path.read_text())
+    saved = folder / "teacher"
+    if not (saved / "teacher.json").is_file():
+        raise StageInputMissing(f"no fine-tuned teacher in {saved}", "run the teacher stage first")
+    fix = f"delete {saved} and re-run the teacher stage"
+    verify_folder(saved, fix)
+    meta = load_folder_json(saved, "teacher.json", fix)
     model = resnet_cifar(meta["depth"], meta["num_classes"])
-    model.load_state_dict(load_file(folder / "teacher.safetensors"))
+    model.load_state_dict(load_folder_tensors(saved, "teacher.safetensors", fix))
     return Teacher(model)

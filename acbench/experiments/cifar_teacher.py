@@ -59,7 +59,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics["accuracy"] = evaluate(model, test_set, config.eval_batch, "teacher after")
     save_teacher(folder, model, {"depth": config.depth, "num_classes": config.data.num_classes,
                                  "data": config.data.model_dump(mode="json")})
-    shutil.rmtree(folder / "training")
+    shutil.rmtree(folder / "training", ignore_errors=True)
     metrics.update({"train_images": len(train_set[0]), "test_images": len(test_set[0]), "steps": result.steps,
                     "train_seconds": result.seconds, "stage_seconds": time.perf_counter() - started,
                     "final_loss": sum(result.losses[-20:]) / len(result.losses[-20:])})

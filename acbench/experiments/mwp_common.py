@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from acbench import paths
+from acbench.paths import checkpoint_dir  # noqa: F401  (re-exported: the stages import it from here)
 from acbench.config import Strict
 from acbench.training import TrainSettings
 
@@ -33,16 +33,6 @@ def param_groups(model, settings: SolverTrainSettings) -> list[dict]:
 
 def fingerprint(config) -> str:
     return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def checkpoint_dir(out_dir: Path) -> Path:
-    """``checkpoints/<profile>/<replication>/<stage>`` (git-ignored; a DVC output) for a stage writing to
-    ``results/<profile>/…``; ``<out_dir>/checkpoints`` for any other output folder."""
-    out = Path(out_dir).resolve()
-    results = paths.results_dir().resolve()
-    if out.is_relative_to(results):
-        return paths.repo_root() / "checkpoints" / out.relative_to(results)
-    return out / "checkpoints"
 
 
 def sibling_stage(out_dir: Path, stage: str) -> Path:

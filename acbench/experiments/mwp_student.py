@@ -26,7 +26,6 @@ from typing import Literal
 
 import torch
 from pydantic import Field, model_serializer
-from safetensors.torch import load_file, save_file
 
 from acbench.config import Strict
 from acbench.experiments.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers
@@ -34,6 +33,7 @@ from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, 
 from acbench.experiments.mwp_importance import ImportanceSettings, random_order, scores
 from acbench.experiments.mwp_metering import LatencySettings, meter, reduction_pct
 from acbench.experiments.mwp_prune_only import solver_data
+from acbench.safe_io import load_tensors, save_tensors
 from acbench.results import write_metrics
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
@@ -186,7 +186,8 @@ def load_student(teacher, path: Path, removed: dict[str, list[int]]):
     """A saved pruned student: the teacher's architecture minus ``removed`` heads, then its weights."""
     model = copy.deepcopy(teacher)
     remove_heads(model.encoder, {int(k): v for k, v in removed.items()})
-    model.load_state_dict(load_file(path.with_suffix(".safetensors")))
+    model.load_state_dict(load_tensors(path.with_suffix(".safetensors"),
+                                       f"delete {path.parent} and re-run this stage"))
     return model.eval()
 
 
@@ -211,8 +212,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                 if ctx.is_main:
                     record.parent.mkdir(parents=True, exist_ok=True)
                     if seed == variant.seeds[0]:  # keep one pruned student per variant
-                        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                                  record.with_suffix(".safetensors"))
+                        save_tensors(model.state_dict(), record.with_suffix(".safetensors"))
                     record.write_text(json.dumps(done, indent=1))
                 shutil.rmtree(root / name, ignore_errors=True)
             runs[name] = done

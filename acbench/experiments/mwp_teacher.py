@@ -84,6 +84,6 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                    "world_size": ctx.world_size}
         write_metrics(out_dir, metrics, ["train_problems", "train_examples", "test_problems", "constants", "steps"],
                       {"loss_curve": result.losses, "resumed_from": result.resumed_from})
-        shutil.rmtree(folder / "training")  # resume state is not needed once the solver is saved
+        shutil.rmtree(folder / "training", ignore_errors=True)  # resume state is not needed once the solver is saved
     ctx.barrier()
     return metrics

@@ -1,11 +1,13 @@
-"""Saving a trained solver (safetensors + JSON) and loading it back with its tokenizer and data setup."""
+"""Saving a trained solver (safetensors + JSON + digest manifest) and loading it back, verified, with its
+tokenizer and data setup."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+
+from acbench.errors import StageInputMissing
+from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
 
 from acbench.solver.encoders import EncoderSpec, build_encoder
 from acbench.solver.examples import OutputVocab
@@ -23,20 +25,20 @@ def build_solver(meta: dict, tokenizer) -> MWPSolver:
 
 
 def save_solver(folder: Path, model: MWPSolver, meta: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, folder / WEIGHTS)
-    (folder / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    save_folder(folder, {WEIGHTS: model.state_dict()}, {META: meta})
 
 
 def load_solver(folder: Path) -> tuple[MWPSolver, object, dict]:
     """(model in eval mode, tokenizer, meta) of a solver saved by :func:`save_solver`."""
     folder = Path(folder)
     if not (folder / META).is_file():
-        raise FileNotFoundError(f"no trained solver in {folder} (missing {META}): run the teacher stage first")
-    meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        raise StageInputMissing(f"no trained solver in {folder} (missing {META})", "run the teacher stage first")
+    fix = f"delete {folder} and re-run the teacher stage that trained it"
+    verify_folder(folder, fix)
+    meta = load_folder_json(folder, META, fix)
     tokenizer = tokenizer_from_json(meta["tokenizer"])
     model = build_solver(meta, tokenizer)
-    model.load_state_dict(load_file(folder / WEIGHTS))
+    model.load_state_dict(load_folder_tensors(folder, WEIGHTS, fix))
     return model.eval(), tokenizer, meta
 
 

@@ -11,8 +11,12 @@ The caller supplies the examples, a ``collate`` function and a ``loss_fn(module,
   the caller's ``state`` object) is written every ``checkpoint_every`` steps and at the end; a new
   run with the same ``checkpoint_dir`` continues from the last one and ends with the same weights
   as an uninterrupted run (the data order depends only on seed and epoch).
-- **NaN stop.** A non-finite loss raises :class:`TrainingDiverged` before the optimizer step;
-  the last good checkpoint is kept.
+- **Divergence stop.** A non-finite loss raises :class:`TrainingDiverged` before the optimizer
+  step; a checkpoint is only written while every weight is finite (else the same stop), so the one
+  kept is the last whose weights and loss were finite. The message names its step and the likely
+  fix (lower ``lr``, set ``max_grad_norm``); a re-run with changed settings has a new fingerprint
+  and starts from scratch, a re-run with the same settings stops again at once instead of
+  retraining into the same divergence.
 
 The environment variable ``ACBENCH_KILL_AFTER_STEP=<n>`` makes the process SIGKILL itself right
 after step n: the resume test uses it to crash a run at a known point.
@@ -35,10 +39,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
-from acbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from acbench.errors import AcbenchError
+from acbench.training.checkpoint import latest_checkpoint, load_checkpoint, read_state, save_checkpoint
 from acbench.training.distributed import DistContext
 
 KILL_ENV = "ACBENCH_KILL_AFTER_STEP"
+DIVERGED = "diverged.json"
 
 
 class TrainSettings(Strict):
@@ -52,8 +58,8 @@ class TrainSettings(Strict):
     seed: int = 0
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+class TrainingDiverged(AcbenchError, RuntimeError):
+    """The loss or the weights became non-finite; the message names the step and the kept checkpoint."""
 
 
 class StepState(Protocol):
@@ -98,6 +104,14 @@ def _linear_schedule(total: int, warmup: int) -> Callable[[int], float]:
     return factor
 
 
+def _read_diverged(checkpoint_dir: Path) -> dict | None:
+    path = checkpoint_dir / DIVERGED
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError:
+        return None
+
+
 def _prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"{prefix}{k}": v for k, v in tensors.items()}
 
@@ -126,15 +140,21 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
         module = nn.parallel.DistributedDataParallel(model, find_unused_parameters=False)
 
     start, losses, logs, resumed = 0, [], {}, None
+    checkpoint_dir = Path(checkpoint_dir)
+    diverged = _read_diverged(checkpoint_dir)
     found = latest_checkpoint(checkpoint_dir)
-    if found is not None and json.loads((found / "state.json").read_text())["meta"].get("fingerprint") != fingerprint:
+    stale = found is not None and read_state(found)["meta"].get("fingerprint") != fingerprint
+    if stale or (diverged is not None and diverged.get("fingerprint") != fingerprint):
         if ctx.is_main:
             tqdm.write(f"{desc}: discarding checkpoints of a different configuration in {checkpoint_dir}")
         ctx.barrier()
         if ctx.is_main:
-            shutil.rmtree(checkpoint_dir)
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
         ctx.barrier()
-        found = None
+        found, diverged = None, None
+    if diverged is not None:  # same settings as a run that diverged: it would diverge again
+        raise TrainingDiverged(diverged["message"] + " (this configuration diverged before; change it)",
+                               diverged["hint"])
     if found is not None:
         saved, extra = load_checkpoint(found, model, optimizer, scheduler)
         start = resumed = saved["step"]
@@ -144,7 +164,25 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
         if state is not None:
             state.load_state_dict({k[len("state."):]: v for k, v in extra.items() if k.startswith("state.")})
 
+    def stop(reason: str, step: int) -> None:
+        bar.close()
+        last = latest_checkpoint(checkpoint_dir)
+        kept = (f"kept the last checkpoint with finite weights and loss, step {read_state(last)['step']} "
+                f"({last})" if last else "no checkpoint had been written yet")
+        message = f"{desc}: training diverged: {reason} at step {step} of {total} (epoch {(step - 1) // spe + 1}); {kept}"
+        clip = ("lower max_grad_norm" if settings.max_grad_norm is not None else "set max_grad_norm (e.g. 1.0)")
+        hint = (f"lower the learning rate (lr is {settings.lr:g}) or {clip} in the stage's train settings; "
+                "a re-run with changed settings starts from scratch")
+        if ctx.is_main:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            (checkpoint_dir / DIVERGED).write_text(json.dumps({"fingerprint": fingerprint, "step": step,
+                                                                "message": message, "hint": hint}))
+        raise TrainingDiverged(message, hint)
+
     def checkpoint(step: int) -> None:
+        bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            stop(f"weights became non-finite ({', '.join(bad[:3])}{', …' if len(bad) > 3 else ''})", step)
         if ctx.is_main:
             extra = {"history.loss": torch.tensor(losses, dtype=torch.float64), "rng.torch": torch.get_rng_state()}
             extra.update({f"log.{k}": torch.tensor(v, dtype=torch.float64) for k, v in logs.items()})
@@ -162,11 +200,7 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
         loss, step_logs = loss_fn(module, batch, step)
         loss_value = float(ctx.mean(loss.detach()))
         if not math.isfinite(loss_value):
-            bar.close()
-            last = latest_checkpoint(checkpoint_dir)
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
-            raise TrainingDiverged(f"{desc}: loss is {loss_value} at step {step + 1} of {total} "
-                                   f"(epoch {step // spe + 1}); stopped before the update, {kept}")
+            stop(f"loss is {loss_value} (stopped before the update)", step + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if after_backward is not None:

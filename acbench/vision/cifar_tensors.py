@@ -9,7 +9,8 @@ training. ``normalize`` turns uint8 images into ImageNet-normalised floats (what
 checkpoints expect); ``augment`` is the usual CIFAR crop-and-flip, batch-wise on tensors.
 
 Decoding is cached: the decoded full split is saved once in ``cache_dir`` (default
-``<repo>/checkpoints/cache/``, git-ignored) as ``cifar10_jpeg-<split>-<zip SHA-256>.pt``. The name
+``<repo>/checkpoints/cache/``, git-ignored) as ``cifar10_jpeg-<split>-<zip SHA-256>.safetensors`` with a
+``.sha256`` sidecar (verified before the cache is read; a damaged cache is refused). The name
 carries the zip's SHA-256 (the declared one, which the data layer verifies the zip against before
 decoding), so a different zip never reuses a stale cache. A cache hit does not touch the zip.
 """
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from acbench import paths
 from acbench.data import DataError, get_declaration
 from acbench.data import load_split as load_dataset_split
 from acbench.data.errors import show
+from acbench.digest import DigestMismatch, verify_sidecar, write_sidecar
 
 __all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "cache_path",
            "stratified_indices", "decode", "normalize", "augment"]
@@ -46,12 +49,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_path(split: str, cache_dir: Path | str | None = None, dataset: str = DATASET) -> Path:
-    """Where the decoded full ``split`` is cached: ``<cache_dir>/<dataset>-<split>-<archive sha256>.pt``."""
+    """Where the decoded full ``split`` is cached: ``<cache_dir>/<dataset>-<split>-<archive sha256>.safetensors``."""
     decl = get_declaration(dataset)
     _, files = decl.split(split)
     (zip_name,) = files
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return folder / f"{dataset}-{split}-{decl.file(zip_name).sha256}.pt"
+    return folder / f"{dataset}-{split}-{decl.file(zip_name).sha256}.safetensors"
 
 
 def stratified_indices(labels: torch.Tensor | Sequence[int], limit: int, seed: int = 0,
@@ -94,15 +97,16 @@ def decode(items: Sequence, indices: Sequence[int] | None = None,
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 
-def _save_atomic(payload: dict, target: Path) -> None:
+def _save_atomic(payload: dict[str, torch.Tensor], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        torch.save(payload, tmp)
+        save_file(payload, tmp)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is ordinary data
         os.replace(tmp, target)
+        write_sidecar(target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -110,8 +114,11 @@ def _save_atomic(payload: dict, target: Path) -> None:
 def _read_cache(path: Path, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     fix = f"delete {show(path)} so the split is decoded again"
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        verify_sidecar(path, fix)
+        payload = load_file(path)
         images, labels = payload["images"], payload["labels"]
+    except DigestMismatch as exc:
+        raise DataError(f"cache {exc.message}; {fix}") from None
     except Exception as exc:
         raise DataError(f"{show(path)}: unreadable cache ({type(exc).__name__}: {exc}); {fix}") from exc
     if (images.dtype != torch.uint8 or tuple(images.shape) != (size, *IMAGE_SHAPE)
@@ -148,7 +155,7 @@ def load_split(split: str, limit: int | None = None, seed: int = 0, cache_dir: P
         chosen = stratified_indices(items.targets, limit, seed, classes)
         return decode(items, chosen, desc=f"decoding {dataset} {split} ({limit} images)")
     images, labels = decode(items, desc=f"decoding {dataset} {split}")
-    _save_atomic({"images": images, "labels": labels, "split": split}, path)
+    _save_atomic({"images": images, "labels": labels}, path)
     return images, labels
 
 
