@@ -14,10 +14,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from acbench import paths
 from acbench.errors import AcbenchError
@@ -28,10 +29,38 @@ class ConfigError(AcbenchError, ValueError):
     """A config file is missing, unreadable or does not match its schema."""
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field annotation is a number (int, float, optionally None), not bool or a union with str."""
+    args = get_args(annotation)
+    if args and get_origin(annotation) in (Union, UnionType):
+        return any(_numeric(a) for a in args if a is not type(None)) and str not in args and bool not in args
+    return annotation in (int, float)
+
+
+def _numeric_items(annotation: Any) -> bool:
+    return get_origin(annotation) in (list, tuple, set) and any(_numeric(a) for a in get_args(annotation))
+
+
 class Strict(BaseModel):
-    """Base for config models: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base for config models: unknown keys are errors (a typo must not be silently ignored), and a
+    number field takes only numbers: ``true`` or ``"2"`` for an ``int``/``float`` is an error, not 1 or 2."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation
+        if _numeric(annotation):
+            items = [value]
+        elif _numeric_items(annotation) and isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            return value
+        for item in items:
+            if isinstance(item, (bool, str)):
+                raise ValueError(f"expected a number, got {type(item).__name__} {item!r}")
+        return value
 
 
 class ResultRef(Strict):
@@ -112,12 +141,43 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first: int):
+        super().__init__(f"line {line}: key {key!r} is given twice in one mapping (first at line {first}); keep one")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (PyYAML keeps the last silently).
+    Keys merged in with ``<<: *anchor`` may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKey(key, line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """``yaml.safe_load`` that rejects duplicate keys (:class:`DuplicateKey`)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
 def read_yaml(path: Path) -> dict:
-    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
+    """Read a YAML mapping; a missing file, bad YAML, a key given twice or a non-mapping is a
+    ConfigError naming the file (and the line)."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -217,7 +277,10 @@ def default_profile() -> str:
     path = paths.repo_root() / "params.yaml"
     if not path.is_file():
         return "cpu"
-    profile = read_yaml(path).get("profile", "cpu")
-    if profile not in PROFILES:
-        raise ConfigError(f"{path}: profile: expected one of {list(PROFILES)}, got {profile!r}")
-    return profile
+    return validate(RootParams, read_yaml(path), path).profile
+
+
+class RootParams(Strict):
+    """The repository's root ``params.yaml`` (DVC's parameters): a misspelled key is an error, not ``cpu``."""
+
+    profile: Literal["smoke", "cpu", "paper"] = "cpu"

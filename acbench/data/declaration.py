@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from acbench.config import DuplicateKey, load_yaml_text
 from acbench.data.errors import DataError, show
 
 FOLD_FIELD = "{fold}"
@@ -251,9 +252,11 @@ def load_declaration(path: Path | str) -> Declaration:
     """Read and validate one declaration YAML file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{show(path)}: declaration not found; create it or check the dataset name") from None
+    except DuplicateKey as exc:
+        raise DataError(f"{show(path)}: {exc}") from None
     except yaml.YAMLError as exc:
         raise DataError(f"{show(path)}: not valid YAML ({' '.join(str(exc).split())}); fix the syntax") from None
     return parse_declaration(data, path)
