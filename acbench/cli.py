@@ -108,19 +108,29 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from acbench.data import get_declaration, list_datasets, resolve_files
+    from acbench.data import DataError, get_declaration, list_datasets
 
-    names = args.names or list_datasets()
-    for name in names:
-        if args.action == "list":
+    if args.action == "list":
+        for name in args.names or list_datasets():
             decl = get_declaration(name)
             splits = ", ".join(f"{split} {spec.sizes[0]:,}" for split, spec in decl.splits.items())
             folds = f"; {decl.fold_count} cross-validation folds" if decl.fold_count else ""
             print(f"{name}: {decl.title}\n  licence: {decl.licence}\n  splits: {splits}{folds}")
-        else:
-            files = resolve_files(name, args.root)
-            print(f"{name}: {len(files)} file(s) verified")
-    return 0
+        return EXIT_OK
+    from acbench.data.verify import report, verify
+
+    result = verify(args.names, args.root)
+    print("\n".join(report(result)))
+    if result.damaged:
+        return EXIT_ERROR
+    if args.names and result.absent:  # datasets asked for by name must be there
+        first = next(iter(result.absent.values()))[0]
+        raise DataError(f"{result.root.path / first}: missing (asked for by name); place it there, point "
+                        f"ACBENCH_DATA_ROOT at a complete mirror, or pass --root")
+    if not result.present:
+        raise DataError(f"{result.root.path}: no declared file is present under this data root; point "
+                        f"ACBENCH_DATA_ROOT (or --root) at the data mirror")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,9 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=paths.PROFILES, default="smoke")
     p.set_defaults(func=cmd_reference)
 
-    p = sub.add_parser("data", help="list datasets, or verify their files (checksums) under a root")
+    p = sub.add_parser("data", help="list datasets, or verify their files (checksums) under a root: every "
+                                    "present file is checked, absent ones are listed apart; exit 0 only when "
+                                    "every present file is intact")
     p.add_argument("action", choices=["list", "verify"])
-    p.add_argument("names", nargs="*", help="dataset names (default: all)")
+    p.add_argument("names", nargs="*", help="dataset or checkpoint declaration names, e.g. math23k, "
+                                            "resnet_cifar10 (default: all; verify fails if a named one is absent)")
     p.add_argument("--root", help="mirror root (default: $ACBENCH_DATA_ROOT, else download)")
     p.set_defaults(func=cmd_data)
     return parser

@@ -23,8 +23,12 @@ class ZipImageFolder(Sequence):
 
     def __init__(self, zip_path: Path, prefix: str):
         self.zip_path = Path(zip_path)
-        with zipfile.ZipFile(self.zip_path) as zf:
-            names = [n for n in zf.namelist() if not n.endswith("/")]
+        try:
+            with zipfile.ZipFile(self.zip_path) as zf:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+        except zipfile.BadZipFile as exc:
+            raise DataError(f"{show(self.zip_path)}: not a valid zip archive ({exc}), although its checksum matches "
+                            "the declaration; restore the original archive and its declared SHA-256") from None
         pairs = []
         for name in names:
             parts = PurePosixPath(name).parts
