@@ -63,8 +63,10 @@ def test_check_fails_when_a_checkable_stage_never_ran(fake_repo):
 
 
 def test_check_with_nothing_to_check_fails(fake_repo):
-    outcome = check([load_replication(REPLICATION)], "smoke")  # no smoke claims, no reference
-    assert not outcome.ok and outcome.failures == []
+    outcome = check([load_replication(REPLICATION)], "paper")  # nothing ran, no reference
+    assert not outcome.ok
+    smoke = check([load_replication(REPLICATION)], "smoke")  # no smoke claims; the gated profile needs a reference
+    assert not smoke.ok and any("no reference" in f for f in smoke.failures)
 
 
 def test_smoke_reference_gate(fake_repo, capsys):
@@ -120,3 +122,72 @@ def test_report_shows_the_seed_spread_when_the_metric_has_one(fake_repo):
     assert "| 19.30% ± 0.25 (std over 3 seeds) |" in row
     row = next(line for line in rows if line.startswith("| `params_reduction_30`"))
     assert "std over" not in row
+
+
+def _frozen_smoke(fake_repo):
+    rep = load_replication(REPLICATION)
+    values = published_values(fake_repo)
+    deterministic = [k for k in values if not k.startswith(("speedup", "latency"))]
+    write_stage_metrics(fake_repo, "smoke", values, deterministic)
+    return rep, values, deterministic, freeze(rep, "smoke")
+
+
+def _edit_reference(path, change):
+    import json
+
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_widened_tolerance_in_the_reference_file_fails(fake_repo, capsys):
+    rep, values, deterministic, path = _frozen_smoke(fake_repo)
+    values["flops_reduction_pct@0.30"] *= 1.5
+    write_stage_metrics(fake_repo, "smoke", values, deterministic)
+    _edit_reference(path, lambda d: d.update(rel_tol=1.0, abs_tol=100.0))
+    assert main(["check", "--profile", "smoke"]) == 1
+    out = capsys.readouterr().out
+    assert "sets ['abs_tol', 'rel_tol']; the gate's tolerances come from the code" in out
+    assert "metric flops_reduction_pct@0.30 (claim flops_reduction_30)" in out  # compared at the code's tolerance
+
+
+def test_a_stage_dropped_from_the_reference_fails(fake_repo, capsys):
+    _, _, _, path = _frozen_smoke(fake_repo)
+    _edit_reference(path, lambda d: d["stages"].pop("efficiency"))
+    assert main(["check", "--profile", "smoke"]) == 1
+    assert f"{REPLICATION}/efficiency: not covered by {path}; every stage is gated" in capsys.readouterr().out
+
+
+def test_a_metric_dropped_from_the_reference_fails(fake_repo, capsys):
+    _, _, _, path = _frozen_smoke(fake_repo)
+    _edit_reference(path, lambda d: d["stages"]["efficiency"].pop("flops_reduction_pct@0.30"))
+    assert main(["check", "--profile", "smoke"]) == 1
+    assert "deterministic metric flops_reduction_pct@0.30 is not in" in capsys.readouterr().out
+
+
+def test_missing_reference_at_the_gated_profile_fails(fake_repo, capsys):
+    write_stage_metrics(fake_repo, "smoke", published_values(fake_repo), [])
+    assert main(["check", "--profile", "smoke"]) == 1
+    assert f"{REPLICATION}: no reference" in capsys.readouterr().out
+
+
+def test_reference_command_cannot_loosen_the_gate(fake_repo, capsys):
+    rep, values, deterministic, path = _frozen_smoke(fake_repo)
+    before = path.read_text()
+    write_stage_metrics(fake_repo, "smoke", values, deterministic[1:])  # a metric no longer marked deterministic
+    assert main(["reference", "--profile", "smoke"]) == 2
+    assert f"would stop gating efficiency.{deterministic[0]}" in capsys.readouterr().err
+    assert path.read_text() == before
+    assert "rel_tol" not in before
+
+
+def test_claim_whose_key_no_stage_produces_fails_naming_it(fake_repo, capsys):
+    from engine_fixtures import edit_yaml
+
+    _frozen_smoke(fake_repo)  # metrics with the right keys
+    published = fake_repo / "replications" / REPLICATION / "published.yaml"
+    edit_yaml(published, lambda d: next(c for c in d["claims"] if c["id"] == "params_reduction_30")["result"]
+              .update(key="params_reduction_pct.whole_modle@0.30"))
+    assert main(["check", "--profile", "smoke"]) == 1
+    assert ("claim params_reduction_30 (dynamic_head_pruning_kd): result key "
+            "'params_reduction_pct.whole_modle@0.30' is produced by no run of stage efficiency") in capsys.readouterr().out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from acbench.config import Replication
-from acbench.report.reference import compare, reference_path
+from acbench.report.reference import GATED_PROFILES, compare, reference_path, unproduced_claims
 from acbench.report.verdict import NOT_REPRODUCED, REPRODUCED, judge
 
 
@@ -47,7 +47,8 @@ def check(replications: list[Replication], profile: str) -> CheckOutcome:
             else:
                 outcome.failures.append(f"claim {claim.id} ({rep.name}, profile {profile}): "
                                         f"{result.verdict}: {result.reason}")
-        if reference_path(rep, profile).is_file():
+        outcome.failures.extend(unproduced_claims(rep))
+        if reference_path(rep, profile).is_file() or profile in GATED_PROFILES:
             outcome.checked_references += 1
             outcome.failures.extend(compare(rep, profile))
     return outcome
