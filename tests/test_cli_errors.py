@@ -145,7 +145,7 @@ def test_non_numeric_metric_in_check_names_file_and_key(fake_repo, capsys):  # n
     out.mkdir(parents=True)
     (out / "metrics.json").write_text(json.dumps({"metrics": {"params_reduction_pct_r30": "18.7"},
                                                   "deterministic": [], "meta": {}}))
-    assert main(["check", "--profile", "cpu"]) == 1  # the claims it feeds are not checkable: the check fails
-    err = capsys.readouterr().out
+    assert main(["check", "--profile", "cpu"]) == 2  # a damaged results file is an error, not a failed check
+    err = capsys.readouterr().err
     assert f"{out / 'metrics.json'}: metric 'params_reduction_pct_r30' is '18.7', not a finite number" in err
     assert "re-run the stage that wrote it" in err
