@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     configs = {stage: rep.stage_config(stage, profile) for stage in stages}  # all validated before any runs
     for stage in stages:
         config = configs[stage]
-        experiment = get_experiment(rep.params.stages[stage])
+        experiment = get_experiment(rep.name, rep.params.stages[stage])
         out_dir = paths.stage_dir(profile, rep.name, stage)
         print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
         start = time.perf_counter()

@@ -2,7 +2,9 @@
 
 A replication folder ``replications/<name>/`` holds:
 
-- ``params.yaml``: which stages the replication has (stage name -> experiment that runs it) and one
+- ``params.yaml``: which stages the replication has (stage name -> the experiment that runs it: a
+  file of the folder such as ``stages/summary.py``, or a shared engine experiment such as
+  ``cifar.kd``; see :mod:`acbench.experiments`) and one
   config per stage for each profile (``smoke``, ``cpu``, ``paper``); ``common`` is deep-merged
   under every profile.
 - ``published.yaml``: each published number as data (see :class:`Claim`).
@@ -110,7 +112,8 @@ class Published(Strict):
 
 class ReplicationParams(Strict):
     paper: str
-    stages: dict[str, str] = Field(min_length=1, description="stage name -> experiment name")
+    stages: dict[str, str] = Field(min_length=1, description="stage name -> experiment: a file of the "
+                                   "folder (stages/<module>.py) or an engine experiment name")
     shared: dict[str, Any] = Field(default_factory=dict, description="blocks defined once as YAML anchors "
                                    "(&name) and reused with aliases (*name); not read directly")
     common: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -230,7 +233,7 @@ class Replication:
         if raw is None:
             raise ConfigError(f"{self.params_path}: profiles.{profile}.{stage}: missing")
         merged = deep_merge(self.params.common.get(stage, {}), raw)
-        experiment = get_experiment(self.params.stages[stage])
+        experiment = get_experiment(self.name, self.params.stages[stage])
         return validate(experiment.Config, merged, self.params_path, f"profiles.{profile}.{stage}")
 
 
@@ -245,12 +248,13 @@ def load_replication(name: str, root: Path | None = None, *, validate_stages: bo
     params_path, published_path = folder / "params.yaml", folder / "published.yaml"
     params = validate(ReplicationParams, read_yaml(params_path), params_path)
     published = validate(Published, read_yaml(published_path), published_path)
-    from acbench.experiments import EXPERIMENTS
+    from acbench.experiments import ExperimentError, check_experiment
 
     for stage, experiment in params.stages.items():
-        if experiment not in EXPERIMENTS:
-            raise ConfigError(f"{params_path}: stages.{stage}: unknown experiment {experiment!r} "
-                              f"(known: {sorted(EXPERIMENTS)})")
+        try:
+            check_experiment(name, experiment)
+        except ExperimentError as exc:
+            raise ConfigError(f"{params_path}: stages.{stage}: {exc}") from None
     for claim in published.claims:
         if claim.result is not None and claim.result.stage not in params.stages:
             raise ConfigError(f"{published_path}: claims[{claim.id}].result.stage: "

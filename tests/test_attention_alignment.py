@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from acbench.experiments.attention_alignment import alignment_loss, qkv_layers, uniform_layer_map
+from methods.attention_alignment import alignment_loss, qkv_layers, uniform_layer_map
 from methods.minilm import attention_distribution_loss, value_relation_loss
 from methods.minilmv2 import minilmv2_loss
 from methods.tinybert import attention_mse_loss

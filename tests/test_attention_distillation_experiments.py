@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from acbench.experiments.attn_pruning_curve import head_scores, prunable_fraction
-from acbench.experiments.attn_student import StudentShape, build_student
-from acbench.experiments.mwp_importance import ImportanceSettings
+from acbench.solver.importance import ImportanceSettings
+from replications.attention_distillation.stages.pruning_curve import head_scores, prunable_fraction
+from replications.attention_distillation.stages.student import StudentShape, build_student
 from acbench.solver.encoders import EncoderSpec, build_encoder
 from acbench.solver.examples import OutputVocab
 from acbench.solver.model import MWPSolver

@@ -112,7 +112,7 @@ def test_missing_upstream_solver_names_the_stage_to_run(tmp_path):
 
 
 def test_damaged_cifar_teacher_is_refused(tmp_path):
-    from acbench.experiments.cifar_common import load_teacher, save_teacher
+    from acbench.experiments.cifar.common import load_teacher, save_teacher
     from acbench.vision.resnet_cifar import resnet_cifar
 
     save_teacher(tmp_path, resnet_cifar(8, 10), {"depth": 8, "num_classes": 10})

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from acbench.experiments.cifar_common import StudentSpec, Teacher, build_student, student_stages
-from acbench.experiments.cifar_kd import Distillation, Method, TeacherCache, downsample
+from acbench.experiments.cifar.common import StudentSpec, Teacher, build_student, student_stages
+from acbench.experiments.cifar.kd import Distillation, Method, TeacherCache, downsample
 from acbench.vision.resnet_cifar import resnet_cifar
 
 KINDS = ["none", "kd", "dkd", "fitnet", "ofa", "uhkd"]

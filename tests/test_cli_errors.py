@@ -26,12 +26,12 @@ WHERE = f"acbench: {REPLICATION}/efficiency (profile smoke): "
 @pytest.fixture
 def stage(monkeypatch, fake_repo):  # noqa: F811
     """Replace the efficiency stage's run() by the test's own; returns a setter."""
-    real = experiments.get_experiment("head_pruning_efficiency")
+    real = experiments.get_experiment(REPLICATION, "stages/efficiency.py")
     calls = []
 
     def use(run):
         module = types.SimpleNamespace(Config=real.Config, run=lambda config, out: (calls.append(out), run(config, out)))
-        monkeypatch.setattr(experiments, "get_experiment", lambda name: module)
+        monkeypatch.setattr(experiments, "get_experiment", lambda replication, name: module)
         return calls
     return use
 

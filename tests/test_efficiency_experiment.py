@@ -6,8 +6,8 @@ import pytest
 
 from acbench.cli import main
 from acbench.config import load_replication
-from acbench.experiments.efficiency_plot import plot_efficiency
-from acbench.experiments.head_pruning_efficiency import removed_params_closed_form
+from replications.dynamic_head_pruning_kd.stages.efficiency import removed_params_closed_form
+from replications.dynamic_head_pruning_kd.stages.efficiency_plot import plot_efficiency
 from engine_fixtures import REAL_ROOT, REPLICATION
 
 

@@ -15,7 +15,7 @@ def draw_plots(replications: list[Replication], profile: str) -> list[Path]:
     drawn = []
     for rep in replications:
         for stage, experiment_name in rep.params.stages.items():
-            experiment = get_experiment(experiment_name)
+            experiment = get_experiment(rep.name, experiment_name)
             path = metrics_path(profile, rep.name, stage)
             if not hasattr(experiment, "plot") or not path.is_file():
                 continue

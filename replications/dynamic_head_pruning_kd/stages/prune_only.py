@@ -12,14 +12,14 @@ from pathlib import Path
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.mwp_common import sibling_stage, checkpoint_dir
-from acbench.experiments.mwp_importance import ImportanceSettings, random_order, static_scores
-from acbench.experiments.mwp_metering import LatencySettings, meter, reduction_pct
+from acbench.experiments.mwp.teacher import solver_data
+from acbench.experiments.stage_io import sibling_stage
 from acbench.results import write_metrics
-from acbench.solver.data import DataSettings, encode_all, load_problems, trainable
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
-from acbench.solver.io import load_solver, set_threads
+from acbench.solver.importance import ImportanceSettings, random_order, static_scores
+from acbench.solver.io import set_threads
+from acbench.solver.metering import LatencySettings, meter, reduction_pct
 from methods.attention_heads import num_heads_per_layer
 from methods.head_importance import lowest_heads
 from methods.head_removal import remove_heads
@@ -39,16 +39,6 @@ class Config(Strict):
 
 def ratio_tag(ratio: float) -> str:
     return f"{ratio:.2f}"
-
-
-def solver_data(teacher_out: Path):
-    """(teacher, its data settings, train examples, test examples) of a teacher stage."""
-    teacher, tokenizer, meta = load_solver(checkpoint_dir(teacher_out) / "solver")
-    data = DataSettings(**meta["data"])
-    train = trainable(encode_all(load_problems(data, data.train_split, data.train_limit), tokenizer, teacher.vocab, data),
-                      teacher.max_steps)
-    test = encode_all(load_problems(data, data.test_split, data.test_limit), tokenizer, teacher.vocab, data)
-    return teacher, data, train, test
 
 
 def choose_heads(scores, order, count: int, min_per_layer: int) -> dict[int, list[int]]:

@@ -24,17 +24,18 @@ import torch
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.attn_student import stage_of
-from acbench.experiments.mwp_importance import ImportanceSettings
-from acbench.experiments.mwp_prune_only import solver_data
+from acbench.experiments.mwp.teacher import solver_data
 from acbench.results import write_metrics, write_text_atomic
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
+from acbench.solver.importance import ImportanceSettings
 from acbench.solver.losses import task_loss
 from methods.head_gates import HeadGates
 from methods.head_importance import attention_entropy, combined_score, normalize_per_layer, weight_norms
 from methods.iterative_pruning import as_plan, iterative_pruning
+
+from .student import stage_of
 
 
 class Score(Strict):

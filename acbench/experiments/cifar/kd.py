@@ -39,9 +39,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
-from acbench.experiments.cifar_common import (CifarData, StudentSpec, Teacher, build_student, evaluate,
+from acbench.experiments.cifar.common import (CifarData, StudentSpec, Teacher, build_student, evaluate,
                                               load_teacher, student_stages)
-from acbench.experiments.mwp_common import checkpoint_dir, fingerprint, sibling_stage
+from acbench.experiments.stage_io import checkpoint_dir, fingerprint, sibling_stage
 from acbench.results import write_metrics, write_text_atomic
 from acbench.training import TrainSettings, train
 from acbench.training.loop import steps_per_epoch

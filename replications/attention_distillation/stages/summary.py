@@ -12,9 +12,10 @@ from pathlib import Path
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.attn_student import stage_of
-from acbench.experiments.mwp_common import sibling_stage
+from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+
+from .student import stage_of
 
 
 class AlignmentRow(Strict):

@@ -6,7 +6,7 @@ For every variant (a distillation loss) and seed:
    embeddings, the teacher layers g(m) of TinyBERT's uniform map and the decoder (needs the teacher's
    width); ``random`` initialises everything (BERT init) — the only choice when the width differs;
 2. distillation phase (``distill``), the teacher frozen: an attention loss of
-   :mod:`acbench.experiments.attention_alignment` trains the encoder alone (MiniLM and MiniLMv2 on
+   :mod:`methods.attention_alignment` trains the encoder alone (MiniLM and MiniLMv2 on
    the last layers, attention MSE over the uniform layer map); ``logit_kd`` trains the whole solver on
    T²·KL of the output distributions (teacher forcing); ``none`` skips the phase;
 3. fine-tuning phase (``finetune``): task cross-entropy;
@@ -29,16 +29,17 @@ import torch
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.attention_alignment import alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
-from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, fingerprint, param_groups
-from acbench.experiments.mwp_prune_only import solver_data
+from acbench.experiments.mwp.teacher import solver_data
+from acbench.experiments.stage_io import checkpoint_dir, fingerprint
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
 from acbench.solver.losses import distill_loss, task_loss
+from acbench.solver.settings import SolverTrainSettings, param_groups
 from acbench.solver.model import MWPSolver
 from acbench.training import train
+from methods.attention_alignment import alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
 from methods.attention_capture import capture_qkv
 
 Loss = Literal["attention_mse", "minilm", "minilm_no_vr", "minilmv2", "logit_kd", "none"]

@@ -14,9 +14,10 @@ from pathlib import Path
 from pydantic import Field
 
 from acbench.config import Claim, Strict
-from acbench.experiments.mwp_common import sibling_stage
-from acbench.experiments.mwp_prune_only import ratio_tag
+from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+
+from .prune_only import ratio_tag
 
 
 class Point(Strict):

@@ -13,16 +13,16 @@ import torch
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.mwp_common import (DecoderSettings, SolverTrainSettings, checkpoint_dir, fingerprint,
-                                            param_groups)
+from acbench.experiments.stage_io import checkpoint_dir, fingerprint
 from acbench.mwp.numbers import derive_constants, find_numbers
 from acbench.results import write_metrics
 from acbench.solver.data import DataSettings, encode_all, load_problems, trainable
 from acbench.solver.encoders import EncoderSpec
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import OutputVocab, collate
-from acbench.solver.io import build_solver, save_solver, set_threads
+from acbench.solver.io import build_solver, load_solver, save_solver, set_threads
 from acbench.solver.losses import task_loss
+from acbench.solver.settings import DecoderSettings, SolverTrainSettings, param_groups
 from acbench.solver.tokenizers import CharTokenizer, WordPieceTokenizer
 from acbench.training import distributed_context, train
 
@@ -87,3 +87,13 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         shutil.rmtree(folder / "training", ignore_errors=True)  # resume state is not needed once the solver is saved
     ctx.barrier()
     return metrics
+
+
+def solver_data(teacher_out: Path):
+    """(teacher, its data settings, train examples, test examples) of a teacher stage."""
+    teacher, tokenizer, meta = load_solver(checkpoint_dir(teacher_out) / "solver")
+    data = DataSettings(**meta["data"])
+    train = trainable(encode_all(load_problems(data, data.train_split, data.train_limit), tokenizer, teacher.vocab, data),
+                      teacher.max_steps)
+    test = encode_all(load_problems(data, data.test_split, data.test_limit), tokenizer, teacher.vocab, data)
+    return teacher, data, train, test

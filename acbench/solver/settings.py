@@ -1,13 +1,8 @@
-"""Settings and helpers shared by the math word-problem experiments (teacher, pruning, students)."""
+"""Training and decoder settings of the MWP solver, shared by every stage that trains one."""
 from __future__ import annotations
-
-import hashlib
-import json
-from pathlib import Path
 
 from pydantic import Field
 
-from acbench.paths import checkpoint_dir  # noqa: F401  (re-exported: the stages import it from here)
 from acbench.config import Strict
 from acbench.training import TrainSettings
 
@@ -29,12 +24,3 @@ def param_groups(model, settings: SolverTrainSettings) -> list[dict]:
     ids = {id(p) for p in encoder}
     rest = [p for p in model.parameters() if id(p) not in ids]
     return [{"params": encoder, "lr": settings.lr}, {"params": rest, "lr": settings.decoder_lr or settings.lr}]
-
-
-def fingerprint(config) -> str:
-    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def sibling_stage(out_dir: Path, stage: str) -> Path:
-    """The results folder of another stage of the same replication and profile."""
-    return Path(out_dir).parent / stage

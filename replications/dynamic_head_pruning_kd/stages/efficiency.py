@@ -194,7 +194,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
 def plot(config: Config, metrics: dict[str, float], claims: list[Claim], out_dir: Path) -> list[Path]:
     """Reduction and speed-up vs ratio with the published points (drawn by the report stage, so a
     change to ``published.yaml`` never re-runs the measurement)."""
-    from acbench.experiments.efficiency_plot import plot_efficiency
+    from .efficiency_plot import plot_efficiency
 
     path = out_dir / "efficiency.png"
     plot_efficiency(config, metrics, claims, path)

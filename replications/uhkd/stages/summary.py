@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.mwp_common import sibling_stage
+from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 
 

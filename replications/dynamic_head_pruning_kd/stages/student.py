@@ -4,7 +4,7 @@ Each variant (mode × importance score × KD settings) runs once per seed. A run
 1. copies the teacher; attaches head gates to the copy's encoder;
 2. trains it (``mode: finetune``: task loss; ``mode: kd``: λ1·(KL_T + β·attention alignment) + λ2·task,
    the teacher frozen; the alignment is attention-map MSE over the kept heads of every layer unless
-   ``kd.align_loss`` names another loss of ``acbench.experiments.attention_alignment``); after every
+   ``kd.align_loss`` names another loss of ``methods.attention_alignment``); after every
    step the chosen importance score is computed on the current batch and weights, averaged over
    steps (EMA) and the number of masked heads grows linearly until the target at ``schedule.end`` of
    training (``methods.dynamic_pruning``);
@@ -28,18 +28,19 @@ import torch
 from pydantic import Field, model_serializer
 
 from acbench.config import Strict
-from acbench.experiments.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers
-from acbench.experiments.mwp_common import SolverTrainSettings, checkpoint_dir, fingerprint, param_groups, sibling_stage
-from acbench.experiments.mwp_importance import ImportanceSettings, random_order, scores
-from acbench.experiments.mwp_metering import LatencySettings, meter, reduction_pct
-from acbench.experiments.mwp_prune_only import solver_data
+from acbench.experiments.mwp.teacher import solver_data
+from acbench.experiments.stage_io import checkpoint_dir, fingerprint, sibling_stage
 from acbench.safe_io import load_tensors, save_tensors
 from acbench.results import write_metrics
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
+from acbench.solver.importance import ImportanceSettings, random_order, scores
 from acbench.solver.io import set_threads
 from acbench.solver.losses import distill_loss, task_loss
+from acbench.solver.metering import LatencySettings, meter, reduction_pct
+from acbench.solver.settings import SolverTrainSettings, param_groups
 from acbench.training import distributed_context, train
+from methods.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers
 from methods.attention_capture import capture_qkv
 from methods.dynamic_pruning import DynamicHeadPruner
 from methods.head_gates import HeadGates
@@ -52,7 +53,7 @@ class KDSettings(Strict):
     lambda_task: float = Field(1.0, ge=0, description="λ2")
     temperature: float = Field(2.0, gt=0)
     align_weight: float = Field(1.0, ge=0, description="β: weight of attention alignment inside L_distill; 0 = off")
-    align_loss: AlignLoss = Field("attention_mse", description="which alignment (acbench.experiments.attention_alignment)")
+    align_loss: AlignLoss = Field("attention_mse", description="which alignment (methods.attention_alignment)")
     relation_heads: int = Field(12, ge=1, description="MiniLMv2 relation heads (align_loss: minilmv2)")
 
     @model_serializer(mode="wrap")

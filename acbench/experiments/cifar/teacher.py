@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.cifar_common import CifarData, Collate, evaluate, save_teacher
-from acbench.experiments.mwp_common import checkpoint_dir, fingerprint
+from acbench.experiments.cifar.common import CifarData, Collate, evaluate, save_teacher
+from acbench.experiments.stage_io import checkpoint_dir, fingerprint
 from acbench.results import write_metrics
 from acbench.training import TrainSettings, train
 from acbench.vision.resnet_cifar import load_resnet_cifar, resnet_cifar

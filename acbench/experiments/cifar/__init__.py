@@ -1,0 +1,1 @@
+"""Shared experiments on CIFAR: the CNN teacher (``cifar.teacher``) and distilled students (``cifar.kd``)."""

@@ -1,0 +1,1 @@
+"""Shared experiments on math word problems: training the MWP solver (``mwp.teacher``)."""

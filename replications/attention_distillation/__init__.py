@@ -1,0 +1,1 @@
+"""Replication attention_distillation: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Replication dynamic_head_pruning_kd: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Replication uhkd: see README.md beside this file."""
