@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from acbench import paths
@@ -22,6 +21,7 @@ typical use:
   acbench run dynamic_head_pruning_kd --stage asdiv_r10 --stage asdiv_r20   several stages, in order, one process
   acbench report                                 write results/REPORT.md
   acbench check --profile smoke                  exit 1 when a checkable result leaves its tolerance
+  acbench pipeline                               write dvc.yaml from the replication folders (--check: compare)
   dvc repro                                      the whole pipeline at the profile in params.yaml
 
 exit codes:
@@ -53,26 +53,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from acbench.experiments import get_experiment
-    from acbench.failures import StageFailed
-    from acbench.stage_guard import guard_stage
+    from acbench.runner import run_stages
 
     rep = load_replication(args.replication)
-    profile = args.profile or default_profile()
-    stages = args.stage or list(rep.params.stages)
-    configs = {stage: rep.stage_config(stage, profile) for stage in stages}  # all validated before any runs
-    for stage in stages:
-        config = configs[stage]
-        experiment = get_experiment(rep.name, rep.params.stages[stage])
-        out_dir = paths.stage_dir(profile, rep.name, stage)
-        print(f"[acbench] {rep.name}/{stage} at profile {profile} -> {out_dir}", file=sys.stderr)
-        start = time.perf_counter()
-        try:
-            with guard_stage(out_dir, f"{rep.name}/{stage}"):
-                experiment.run(config, out_dir)
-        except Exception as exc:
-            raise StageFailed(f"{rep.name}/{stage} (profile {profile})", exc) from exc
-        print(f"[acbench] {rep.name}/{stage} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    run_stages(rep, args.stage or list(rep.params.stages), args.profile or default_profile())
     return 0
 
 
@@ -133,6 +117,22 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from acbench import pipeline
+
+    if not args.check:
+        print(f"[acbench] wrote {pipeline.write()}", file=sys.stderr)
+        return 0
+    problems = pipeline.check()
+    for line in problems:
+        print(f"acbench: {pipeline.pipeline_path().name}: {line}", file=sys.stderr)
+    if problems:
+        print("acbench: run `acbench pipeline` to rewrite dvc.yaml from the replication folders", file=sys.stderr)
+        return 1
+    print(f"[acbench] {pipeline.pipeline_path().name} is what the replication folders make", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="acbench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("replications", nargs="*", help="names (default: all)")
     p.add_argument("--profile", choices=paths.PROFILES, default="smoke")
     p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("pipeline", help="write dvc.yaml from the replication folders (stages, deps from each "
+                                        "stage's import closure, params, outputs, the report)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stage where the "
+                   "committed dvc.yaml differs from what the folders make")
+    p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("data", help="list datasets, or verify their files (checksums) under a root: every "
                                     "present file is checked, absent ones are listed apart; exit 0 only when "

@@ -118,6 +118,9 @@ class ReplicationParams(Strict):
                                    "(&name) and reused with aliases (*name); not read directly")
     common: dict[str, dict[str, Any]] = Field(default_factory=dict)
     profiles: dict[str, dict[str, dict[str, Any]]]
+    pipeline: dict[str, list[str]] = Field(
+        default_factory=dict, description="DVC stage name -> stages run in order in one process (each process "
+        "pays the torch + transformers import); every other stage is a DVC stage of its own")
 
     @model_validator(mode="after")
     def _every_profile_configures_every_stage(self) -> "ReplicationParams":
@@ -131,7 +134,32 @@ class ReplicationParams(Strict):
             extra = sorted(set(stages) - set(self.stages))
             if extra:
                 raise ValueError(f"profiles.{profile}: stages {extra} are not declared under 'stages'")
+        grouped: dict[str, str] = {}
+        for group, members in self.pipeline.items():
+            if not members:
+                raise ValueError(f"pipeline.{group}: empty; list the stages it runs")
+            if group in self.stages and members != [group]:
+                raise ValueError(f"pipeline.{group}: the name of stage {group!r}; pick another name for the group")
+            for stage in members:
+                if stage not in self.stages:
+                    raise ValueError(f"pipeline.{group}: {stage!r} is not declared under 'stages'")
+                if stage in grouped:
+                    raise ValueError(f"pipeline.{group}: {stage!r} is already run by pipeline.{grouped[stage]}")
+                grouped[stage] = group
         return self
+
+    def pipeline_stages(self) -> dict[str, list[str]]:
+        """Every DVC stage of the replication -> the stages it runs, in the order of ``stages`` (a group sits
+        where its first member is declared)."""
+        out: dict[str, list[str]] = {}
+        group_of = {stage: group for group, members in self.pipeline.items() for stage in members}
+        for stage in self.stages:
+            group = group_of.get(stage)
+            if group is None:
+                out[stage] = [stage]
+            elif group not in out:
+                out[group] = list(self.pipeline[group])
+        return out
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:
@@ -237,11 +265,28 @@ class Replication:
         return validate(experiment.Config, merged, self.params_path, f"profiles.{profile}.{stage}")
 
 
+_loaded: dict[tuple, Replication] = {}
+
+
 def load_replication(name: str, root: Path | None = None, *, validate_stages: bool = True) -> Replication:
     """Load and validate a replication folder. ``validate_stages`` (default) also validates every
     stage's config at every profile, which imports the experiments (and torch); commands that need
-    no model pass False and stay fast."""
+    no model pass False and stay fast. A folder is kept in memory while its two files are unchanged."""
     folder = (root or paths.replications_dir()) / name
+    try:
+        key = (folder.resolve(), validate_stages) + tuple(
+            (folder / f).read_bytes() for f in ("params.yaml", "published.yaml"))
+    except OSError:
+        key = None
+    if key in _loaded:
+        return _loaded[key]
+    replication = _load_replication(name, folder, root, validate_stages)
+    if key is not None:
+        _loaded[key] = replication
+    return replication
+
+
+def _load_replication(name: str, folder: Path, root: Path | None, validate_stages: bool) -> Replication:
     if not folder.is_dir():
         known = ", ".join(list_replications(root)) or "none"
         raise ConfigError(f"no replication folder {folder} (known: {known})")

@@ -34,3 +34,8 @@ def checkpoint_dir(out_dir: Path) -> Path:
     if out.is_relative_to(results):
         return repo_root() / "checkpoints" / out.relative_to(results)
     return out / "checkpoints"
+
+
+def stage_checkpoint_dir(profile: str, replication: str, stage: str) -> Path:
+    """Folder of one stage's checkpoints (git-ignored; a DVC output): ``checkpoints/<profile>/<replication>/<stage>/``."""
+    return repo_root() / "checkpoints" / profile / replication / stage

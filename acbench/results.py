@@ -6,12 +6,13 @@ against the committed smoke reference. Timings and memory are measured, not gate
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from acbench.errors import AcbenchError
 
@@ -22,30 +23,72 @@ class ResultsError(AcbenchError, ValueError):
     """A metrics file is missing or malformed."""
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+_deferred: list[tuple[Path, list[tuple[str, Path]]]] = []  # (folder, [(temporary file, target)]) per open stage
+
+
+@contextlib.contextmanager
+def deferred_writes(folder: Path) -> Iterator[None]:
+    """Hold back every atomic write under ``folder`` until the block ends: on success each file is renamed
+    into place (the stage's results appear together); on any exception, Ctrl-C included, the temporary files
+    are removed and the results already in ``folder`` stay byte-identical. A kill leaves only hidden
+    ``.*.tmp`` files, which the next run of the stage removes."""
+    folder = Path(folder).resolve()
+    if folder.is_dir():
+        for stale in folder.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    pending: list[tuple[str, Path]] = []
+    _deferred.append((folder, pending))
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in pending:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        _deferred.pop()
+    for tmp, target in pending:
+        os.replace(tmp, target)
+
+
+def _pending_for(path: Path) -> list[tuple[str, Path]] | None:
+    resolved = path.resolve()
+    for folder, pending in reversed(_deferred):
+        if resolved.is_relative_to(folder):
+            return pending
+    return None
+
+
+def _write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
+            write(fh)
+        pending = _pending_for(path)
+        if pending is None:
+            os.replace(tmp, path)
+        else:
+            for old in [t for t, p in pending if p == path.resolve()]:  # written twice: the last one counts
+                Path(old).unlink(missing_ok=True)
+            pending[:] = [(t, p) for t, p in pending if p != path.resolve()]
+            pending.append((tmp, path.resolve()))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file (inside
+    :func:`deferred_writes`, the rename waits for the end of the stage)."""
+    def write(fh):
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    _write_atomic(Path(path), write)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write text like :func:`write_json_atomic`."""
+    _write_atomic(Path(path), lambda fh: fh.write(text))
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, float], deterministic: list[str],
@@ -57,6 +100,11 @@ def write_metrics(out_dir: Path, metrics: dict[str, float], deterministic: list[
     unknown = sorted(set(deterministic) - set(metrics))
     if unknown:
         raise ResultsError(f"deterministic keys not among the metrics: {unknown}")
+    from acbench import provenance
+
+    prov = provenance.current()
+    if prov is not None:
+        meta = {**meta, "provenance": prov.as_meta()}
     path = out_dir / METRICS_FILE
     write_json_atomic(path, {"metrics": metrics, "deterministic": sorted(deterministic), "meta": meta})
     return path

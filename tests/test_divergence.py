@@ -34,7 +34,7 @@ def _train(tmp_path, lr: float, blow_up_at: int | None):
         return (out ** 2).mean(), {}
 
     settings = TrainSettings(epochs=2, batch_size=2, lr=lr, checkpoint_every=2, max_grad_norm=None, warmup_ratio=0)
-    return train(model, examples, torch.stack, loss_fn, settings, tmp_path / "ckpt", fingerprint=f"lr={lr}", desc="tiny")
+    return train(model, examples, torch.stack, loss_fn, settings, tmp_path / "ckpt", run_key=f"lr={lr}", desc="tiny")
 
 
 def test_nonfinite_weights_are_never_checkpointed_and_the_message_names_step_and_fix(tmp_path):

@@ -14,7 +14,7 @@ The caller supplies the examples, a ``collate`` function and a ``loss_fn(module,
 - **Divergence stop.** A non-finite loss raises :class:`TrainingDiverged` before the optimizer
   step; a checkpoint is only written while every weight is finite (else the same stop), so the one
   kept is the last whose weights and loss were finite. The message names its step and the likely
-  fix (lower ``lr``, set ``max_grad_norm``); a re-run with changed settings has a new fingerprint
+  fix (lower ``lr``, set ``max_grad_norm``); a re-run with changed settings has a new run key
   and starts from scratch, a re-run with the same settings stops again at once instead of
   retraining into the same divergence.
 
@@ -121,12 +121,12 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
           settings: TrainSettings, checkpoint_dir: Path, ctx: DistContext = DistContext(), *,
           param_groups: list[dict] | None = None, state: StepState | None = None,
           after_backward: Callable[[int], None] | None = None, desc: str = "train",
-          fingerprint: str = "") -> TrainResult:
+          run_key: str = "") -> TrainResult:
     """Train ``model`` in place; see the module docstring. ``param_groups`` (AdamW groups; default:
     all parameters at ``settings.lr``); ``after_backward(step)`` runs after gradients exist, before
-    clipping and the optimizer step (e.g. to read head-gate gradients). ``fingerprint`` identifies
-    the run (e.g. a hash of its config): checkpoints of a different fingerprint are discarded, so a
-    changed configuration never resumes from a stale run."""
+    clipping and the optimizer step (e.g. to read head-gate gradients). ``run_key`` identifies
+    the run (``acbench.provenance.run_key``: config, upstream artefacts, data, code, libraries): checkpoints
+    of a different key are discarded, so a changed input never resumes from a stale run."""
     if settings.batch_size % ctx.world_size:
         raise ValueError(f"batch size {settings.batch_size} is not divisible by the {ctx.world_size} processes")
     spe = steps_per_epoch(len(examples), settings.batch_size)
@@ -143,8 +143,8 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
     checkpoint_dir = Path(checkpoint_dir)
     diverged = _read_diverged(checkpoint_dir)
     found = latest_checkpoint(checkpoint_dir)
-    stale = found is not None and read_state(found)["meta"].get("fingerprint") != fingerprint
-    if stale or (diverged is not None and diverged.get("fingerprint") != fingerprint):
+    stale = found is not None and read_state(found)["meta"].get("run_key") != run_key
+    if stale or (diverged is not None and diverged.get("run_key") != run_key):
         if ctx.is_main:
             tqdm.write(f"{desc}: discarding checkpoints of a different configuration in {checkpoint_dir}")
         ctx.barrier()
@@ -175,7 +175,7 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
                 "a re-run with changed settings starts from scratch")
         if ctx.is_main:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            (checkpoint_dir / DIVERGED).write_text(json.dumps({"fingerprint": fingerprint, "step": step,
+            (checkpoint_dir / DIVERGED).write_text(json.dumps({"run_key": run_key, "step": step,
                                                                 "message": message, "hint": hint}))
         raise TrainingDiverged(message, hint)
 
@@ -188,7 +188,7 @@ def train(model: nn.Module, examples: Sequence[Any], collate: Callable[[list[Any
             extra.update({f"log.{k}": torch.tensor(v, dtype=torch.float64) for k, v in logs.items()})
             if state is not None:
                 extra.update(_prefixed("state.", state.state_dict()))
-            save_checkpoint(checkpoint_dir, step, model, optimizer, scheduler, extra, {"fingerprint": fingerprint})
+            save_checkpoint(checkpoint_dir, step, model, optimizer, scheduler, extra, {"run_key": run_key})
         ctx.barrier()
 
     kill_after = int(os.environ.get(KILL_ENV, "-1"))

@@ -41,8 +41,10 @@ from tqdm.auto import tqdm
 from acbench.config import Strict
 from acbench.experiments.cifar.common import (CifarData, StudentSpec, Teacher, build_student, evaluate,
                                               load_teacher, student_stages)
-from acbench.experiments.stage_io import checkpoint_dir, fingerprint, sibling_stage
+from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
+from acbench.provenance import run_key
 from acbench.results import write_metrics, write_text_atomic
+from acbench.stage_refs import SiblingStage
 from acbench.training import TrainSettings, train
 from acbench.training.loop import steps_per_epoch
 from acbench.vision.cifar_tensors import augment, normalize
@@ -52,6 +54,9 @@ from methods.fitnet import FitNetHint
 from methods.logit_kd import kd_kl_loss
 from methods.ofa import OFABranches, ofa_total
 from methods.uhkd import UHKDDistiller, uhkd_loss
+
+CHECKPOINTS = "runs"
+TABLE = True
 
 
 class Method(Strict):
@@ -72,7 +77,7 @@ class Method(Strict):
 
 
 class Config(Strict):
-    teacher_stage: str
+    teacher_stage: SiblingStage
     data: CifarData
     student: StudentSpec
     methods: list[Method] = Field(min_length=1)
@@ -182,9 +187,9 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test
         return module.loss(images, labels, t_feats, t_logits, step / total_steps)
 
     result = train(model, examples, lambda indices: torch.tensor(indices, dtype=torch.long), loss_fn, settings,
-                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", fingerprint=tag)
+                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag)
     accuracy = evaluate(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
-    return {"accuracy": accuracy, "fingerprint": tag, "train_seconds": result.seconds, "steps": result.steps,
+    return {"accuracy": accuracy, "run_key": tag, "train_seconds": result.seconds, "steps": result.steps,
             "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
             "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
 
@@ -211,10 +216,10 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     seeds = config.seeds[:config.max_seeds]
     for method in config.methods:
         for seed in seeds:
-            name, tag = f"{method.name}-s{seed}", fingerprint(config) + f"-{method.name}-{seed}"
+            name, tag = f"{method.name}-s{seed}", run_key(config, method.name, seed)
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("fingerprint") != tag:
+            if done is None or done.get("run_key") != tag:
                 if cache is None:
                     cache = TeacherCache(teacher, train_set, math.ceil(config.train.epochs), config.data.augment)
                 done = run_one(config, method, seed, cache, test_set, root / name, tag)

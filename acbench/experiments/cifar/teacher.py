@@ -19,10 +19,13 @@ from pydantic import Field
 
 from acbench.config import Strict
 from acbench.experiments.cifar.common import CifarData, Collate, evaluate, save_teacher
-from acbench.experiments.stage_io import checkpoint_dir, fingerprint
+from acbench.experiments.stage_io import checkpoint_dir
+from acbench.provenance import run_key
 from acbench.results import write_metrics
 from acbench.training import TrainSettings, train
 from acbench.vision.resnet_cifar import load_resnet_cifar, resnet_cifar
+
+CHECKPOINTS = "model"  # the fine-tuned teacher, read by the student stages
 
 
 class Config(Strict):
@@ -55,7 +58,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     folder = checkpoint_dir(out_dir)
     result = train(model, list(range(len(train_set[0]))), Collate(train_set, config.train.seed, config.data.augment),
                    loss_fn, config.train, folder / "training", desc=f"teacher ResNet-{config.depth}",
-                   fingerprint=fingerprint(config))
+                   run_key=run_key(config))
     metrics["accuracy"] = evaluate(model, test_set, config.eval_batch, "teacher after")
     save_teacher(folder, model, {"depth": config.depth, "num_classes": config.data.num_classes,
                                  "data": config.data.model_dump(mode="json")})

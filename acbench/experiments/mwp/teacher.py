@@ -13,8 +13,9 @@ import torch
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.stage_io import checkpoint_dir, fingerprint
+from acbench.experiments.stage_io import checkpoint_dir
 from acbench.mwp.numbers import derive_constants, find_numbers
+from acbench.provenance import run_key
 from acbench.results import write_metrics
 from acbench.solver.data import DataSettings, encode_all, load_problems, trainable
 from acbench.solver.encoders import EncoderSpec
@@ -25,6 +26,8 @@ from acbench.solver.losses import task_loss
 from acbench.solver.settings import DecoderSettings, SolverTrainSettings, param_groups
 from acbench.solver.tokenizers import CharTokenizer, WordPieceTokenizer
 from acbench.training import distributed_context, train
+
+CHECKPOINTS = "model"  # the trained solver, read by the pruning and student stages
 
 
 class Config(Strict):
@@ -69,7 +72,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     folder = checkpoint_dir(out_dir)
     result = train(model, train_examples, lambda b: collate(b, vocab), loss_fn, config.train, folder / "training", ctx,
                    param_groups=param_groups(model, config.train), desc=f"teacher {config.data.name}",
-                   fingerprint=fingerprint(config))
+                   run_key=run_key(config))
     metrics: dict[str, float] = {}
     if ctx.is_main:
         save_solver(folder / "solver", model, meta)

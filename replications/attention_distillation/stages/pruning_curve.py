@@ -26,6 +26,7 @@ from pydantic import Field
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
 from acbench.results import write_metrics, write_text_atomic
+from acbench.stage_refs import StageRef
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
@@ -36,6 +37,9 @@ from methods.head_importance import attention_entropy, combined_score, normalize
 from methods.iterative_pruning import as_plan, iterative_pruning
 
 from .student import stage_of
+
+TABLE = True
+PLOTS = ("pruning_curve.png",)
 
 
 class Score(Strict):
@@ -48,7 +52,7 @@ class Score(Strict):
 
 
 class Config(Strict):
-    teacher: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$", description="<replication>/<stage> of a mwp_teacher stage")
+    teacher: StageRef = Field(description="<replication>/<stage> of a mwp_teacher stage")
     scores: list[Score] = Field(min_length=1)
     step_fraction: float = Field(0.1, gt=0, le=0.5)
     steps: int = Field(9, ge=1)

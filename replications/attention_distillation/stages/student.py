@@ -30,7 +30,9 @@ from pydantic import Field
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
-from acbench.experiments.stage_io import checkpoint_dir, fingerprint
+from acbench.experiments.stage_io import checkpoint_dir
+from acbench.provenance import run_key
+from acbench.stage_refs import StageRef
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
@@ -43,6 +45,10 @@ from methods.attention_alignment import alignment_loss, needs_attentions, qkv_la
 from methods.attention_capture import capture_qkv
 
 Loss = Literal["attention_mse", "minilm", "minilm_no_vr", "minilmv2", "logit_kd", "none"]
+
+CHECKPOINTS = "runs"
+TABLE = True
+PLOTS = ("accuracy.png",)
 
 
 class StudentShape(Strict):
@@ -66,7 +72,7 @@ class Gap(Strict):
 
 
 class Config(Strict):
-    teacher: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$", description="<replication>/<stage> of a mwp_teacher stage")
+    teacher: StageRef = Field(description="<replication>/<stage> of a mwp_teacher stage")
     student: StudentShape
     variants: list[Variant] = Field(min_length=1)
     gaps: list[Gap] = []
@@ -149,7 +155,7 @@ def _encoder_loss(kind: str, student: MWPSolver, teacher: MWPSolver, relation_he
 def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path) -> dict:
     student = build_student(teacher, config.student, seed).train()
     collate_fn = lambda b: collate(b, teacher.vocab)  # noqa: E731
-    tag = fingerprint(config) + f"-{variant.name}-{seed}"
+    tag = run_key(config, variant.name, seed)
     phases = {}
     if variant.loss != "none":
         settings = config.distill.model_copy(update={"seed": seed})
@@ -161,19 +167,19 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
                 return value, {"kl": float(value.detach())}
             result = train(student, train_examples, collate_fn, kd, settings, folder / "distill",
                            param_groups=param_groups(student, settings), desc=f"{variant.name} s{seed} distill",
-                           fingerprint=tag)
+                           run_key=tag)
         else:
             result = train(student.encoder, train_examples, collate_fn,
                            _encoder_loss(variant.loss, student, teacher, config.relation_heads), settings,
-                           folder / "distill", desc=f"{variant.name} s{seed} distill", fingerprint=tag)
+                           folder / "distill", desc=f"{variant.name} s{seed} distill", run_key=tag)
         phases["distill"] = result
     settings = config.finetune.model_copy(update={"seed": seed})
     phases["finetune"] = train(student, train_examples, collate_fn,
                                lambda module, batch, step: (task_loss(module(batch).logits, batch["labels"]), {}),
                                settings, folder / "finetune", param_groups=param_groups(student, settings),
-                               desc=f"{variant.name} s{seed} fine-tune", fingerprint=tag)
+                               desc=f"{variant.name} s{seed} fine-tune", run_key=tag)
     accuracy = answer_accuracy(student.eval(), test_examples, config.eval_batch, f"{variant.name} s{seed} test")
-    return {"accuracy": accuracy, "fingerprint": tag,
+    return {"accuracy": accuracy, "run_key": tag,
             "encoder_params": sum(p.numel() for p in student.encoder.parameters()),
             **{f"{name}_seconds": r.seconds for name, r in phases.items()},
             **{f"{name}_final_loss": statistics.fmean(r.losses[-10:]) for name, r in phases.items()}}
@@ -194,7 +200,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             name = f"{variant.name}-s{seed}"
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("fingerprint") != fingerprint(config) + f"-{variant.name}-{seed}":
+            if done is None or done.get("run_key") != run_key(config, variant.name, seed):
                 done = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done, indent=1))

@@ -14,19 +14,22 @@ from pydantic import Field
 from acbench.config import Strict
 from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+from acbench.stage_refs import SiblingStage, StageRef
+
+TABLE = True
 
 from .student import stage_of
 
 
 class AlignmentRow(Strict):
     label: str
-    stage: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$", description="<replication>/<stage> of a mwp_student stage")
+    stage: StageRef = Field(description="<replication>/<stage> of a mwp_student stage")
     variant: str
 
 
 class Config(Strict):
-    student_stages: dict[str, str] = Field(min_length=1, description="column label -> student stage of this replication")
-    curve_stage: str
+    student_stages: dict[str, SiblingStage] = Field(min_length=1, description="column label -> student stage of this replication")
+    curve_stage: SiblingStage
     alignment: list[AlignmentRow] = []
 
 

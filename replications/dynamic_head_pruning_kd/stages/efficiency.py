@@ -33,6 +33,9 @@ from acbench.results import write_metrics, write_text_atomic
 from methods.head_removal import remove_heads
 from methods.head_selection import heads_to_prune
 
+TABLE = True
+PLOTS = ("efficiency.png",)
+
 
 class Shape(Strict):
     batch: int = Field(ge=1)

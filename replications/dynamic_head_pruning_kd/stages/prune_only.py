@@ -15,6 +15,7 @@ from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
 from acbench.experiments.stage_io import sibling_stage
 from acbench.results import write_metrics
+from acbench.stage_refs import SiblingStage
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
 from acbench.solver.importance import ImportanceSettings, random_order, static_scores
@@ -26,7 +27,7 @@ from methods.head_removal import remove_heads
 
 
 class Config(Strict):
-    teacher_stage: str
+    teacher_stage: SiblingStage
     ratios: list[float] = Field(min_length=1)
     importance: ImportanceSettings = ImportanceSettings()
     score_batches: int = Field(8, ge=1, description="training batches the importance is averaged over")

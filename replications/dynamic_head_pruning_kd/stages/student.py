@@ -29,9 +29,11 @@ from pydantic import Field, model_serializer
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
-from acbench.experiments.stage_io import checkpoint_dir, fingerprint, sibling_stage
+from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
 from acbench.safe_io import load_tensors, save_tensors
+from acbench.provenance import run_key
 from acbench.results import write_metrics
+from acbench.stage_refs import SiblingStage
 from acbench.solver.evaluate import answer_accuracy
 from acbench.solver.examples import collate
 from acbench.solver.importance import ImportanceSettings, random_order, scores
@@ -46,6 +48,8 @@ from methods.dynamic_pruning import DynamicHeadPruner
 from methods.head_gates import HeadGates
 from methods.head_importance import attention_entropy
 from methods.head_removal import remove_heads
+
+CHECKPOINTS = "runs"
 
 
 class KDSettings(Strict):
@@ -82,7 +86,7 @@ class ScheduleSettings(Strict):
 
 
 class Config(Strict):
-    teacher_stage: str
+    teacher_stage: SiblingStage
     ratio: float = Field(ge=0, le=1)
     variants: list[Variant] = Field(min_length=1)
     schedule: ScheduleSettings = ScheduleSettings()
@@ -164,7 +168,7 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
     result = train(student, train_examples, lambda b: collate(b, teacher.vocab), loss_fn, settings,
                    folder / "training", ctx, param_groups=param_groups(student, settings), state=_GatedPruner(pruner, gates),
                    after_backward=after_backward, desc=f"{variant.name} {config.ratio:.0%} s{seed}",
-                   fingerprint=fingerprint(config) + f"-{variant.name}-{seed}")
+                   run_key=run_key(config, variant.name, seed))
     gates.set_masked(pruner.masked_heads())
     student.eval()
     probe = collate(test_examples[:8], teacher.vocab)
@@ -205,11 +209,11 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         for seed in variant.seeds[:config.max_seeds]:
             name = f"{variant.name}-s{seed}"
             record = root / "runs" / f"{name}.json"
-            tag = fingerprint(config) + f"-{variant.name}-{seed}"
+            tag = run_key(config, variant.name, seed)
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("fingerprint") != tag:
+            if done is None or done.get("run_key") != tag:
                 done, model = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name, ctx)
-                done["fingerprint"] = tag
+                done["run_key"] = tag
                 if ctx.is_main:
                     record.parent.mkdir(parents=True, exist_ok=True)
                     if seed == variant.seeds[0]:  # keep one pruned student per variant

@@ -16,21 +16,25 @@ from pydantic import Field
 from acbench.config import Claim, Strict
 from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+from acbench.stage_refs import SiblingStage
+
+TABLE = True
+PLOTS = ("accuracy.png",)
 
 from .prune_only import ratio_tag
 
 
 class Point(Strict):
-    stage: str
+    stage: SiblingStage
     ratio: float = Field(ge=0, le=1)
 
 
 class Config(Strict):
     dataset: str
-    teacher_stage: str
-    prune_stage: str
+    teacher_stage: SiblingStage
+    prune_stage: SiblingStage
     points: list[Point] = Field(min_length=1)
-    ablation_stage: str | None = None
+    ablation_stage: SiblingStage | None = None
     claim_ratio: float = 0.3
     finetune_variant: str = "finetune"
     kd_variant: str = "kd"

@@ -14,17 +14,21 @@ from pydantic import Field
 from acbench.config import Strict
 from acbench.experiments.stage_io import sibling_stage
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
+from acbench.stage_refs import SiblingStage
+
+TABLE = True
+PLOTS = ("accuracy.png", "training_curves.png")
 
 
 class Pair(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     label: str
-    stage: str
+    stage: SiblingStage
     heterogeneous: bool
 
 
 class Config(Strict):
-    teacher_stage: str
+    teacher_stage: SiblingStage
     pairs: list[Pair] = Field(min_length=1)
     target: str = "uhkd"
 
