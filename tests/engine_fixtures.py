@@ -29,6 +29,7 @@ def _efficiency_only(folder: Path) -> None:
     metrics only (the trained stages have their own tests)."""
     def params(data):
         data["stages"] = {"efficiency": data["stages"]["efficiency"]}
+        data.pop("pipeline", None)  # its groups run trained stages
         data["common"] = {k: v for k, v in data["common"].items() if k == "efficiency"}
         data["profiles"] = {p: {"efficiency": stages["efficiency"]} for p, stages in data["profiles"].items()}
 

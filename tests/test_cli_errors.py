@@ -30,7 +30,8 @@ def stage(monkeypatch, fake_repo):  # noqa: F811
     calls = []
 
     def use(run):
-        module = types.SimpleNamespace(Config=real.Config, run=lambda config, out: (calls.append(out), run(config, out)))
+        module = types.SimpleNamespace(Config=real.Config, __file__=real.__file__,
+                                       run=lambda config, out: (calls.append(out), run(config, out)))
         monkeypatch.setattr(experiments, "get_experiment", lambda replication, name: module)
         return calls
     return use
