@@ -34,11 +34,13 @@ def test_every_replication_stage_is_run_by_exactly_one_dvc_stage(built):
 
 def test_deps_hold_the_import_closure_datasets_and_upstream_outputs(built):
     students = built["stages"]["uhkd-students"]
-    assert {"methods/uhkd.py", "methods/dkd.py", "acbench/experiments/cifar_kd.py", "acbench/training/loop.py",
+    assert {"methods/uhkd.py", "methods/dkd.py", "acbench/experiments/cifar/kd.py", "acbench/training/loop.py",
             "datasets/cifar10_jpeg.py", "datasets/cifar10_jpeg.yaml",
             "checkpoints/${profile}/uhkd/teacher", "results/${profile}/uhkd/teacher/metrics.json"} <= set(students["deps"])
     asdiv = built["stages"]["dynamic_head_pruning_kd-students_asdiv"]["deps"]
     assert "datasets/asdiv_a.yaml" in asdiv  # read through the teacher's data settings
+    assert {"replications/dynamic_head_pruning_kd/stages/student.py", "acbench/experiments/mwp/teacher.py",
+            "methods/dynamic_pruning.py"} <= set(asdiv)
     assert "datasets/math23k.yaml" not in asdiv and "methods/uhkd.py" not in asdiv
     summary = built["stages"]["attention_distillation-summary"]["deps"]
     assert "results/${profile}/dynamic_head_pruning_kd/asdiv_r30_alignment/metrics.json" in summary
