@@ -14,6 +14,7 @@ Every error names the file, the field and what was expected.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -72,7 +73,84 @@ class ResultRef(Strict):
     key: str
 
 
+Profile = Literal["smoke", "cpu", "paper"]
+
+
+class Condition(Strict):
+    """One arm of a comparison: the runs named ``run`` of ``stage`` (every seed of it), read from the
+    stage's per-item records (``items/<run>.csv`` or ``items/<run>@s<seed>.csv``, see :mod:`acbench.items`)."""
+
+    stage: str
+    run: str = Field(pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.-]+)?$")
+
+
+STATISTICS = ("accuracy", "difference", "smallest_difference", "recovery", "speedup", "prunable_share")
+
+
+class Compare(Strict):
+    """How a claim's estimate is computed from per-item (or per-round) records, named before any run.
+
+    - ``accuracy``: accuracy of ``a`` (%);
+    - ``difference``: ``a`` − ``b`` in points, paired on the same items and seeds;
+    - ``smallest_difference``: the smallest ``a`` − ``b`` over ``pairs`` (a claim that must hold on every pair);
+    - ``recovery``: the share of ``reference`` − ``b`` that ``a`` wins back, 100·(a − b)/(reference − b);
+    - ``speedup``: 100·(median time of ``a`` / median time of ``b`` − 1), paired over timing rounds;
+    - ``prunable_share``: the largest share of heads (%) on the curve ``a`` (runs ``<run>@<pct>``) whose
+      accuracy stays within ``drop_points`` of the unpruned point.
+    """
+
+    statistic: Literal["accuracy", "difference", "smallest_difference", "recovery", "speedup", "prunable_share"]
+    a: Condition | None = None
+    b: Condition | None = None
+    reference: Condition | None = None
+    pairs: list[tuple[Condition, Condition]] | None = None
+    drop_points: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _fields_of_the_statistic(self) -> "Compare":
+        need = {"accuracy": ["a"], "difference": ["a", "b"], "smallest_difference": ["pairs"],
+                "recovery": ["a", "b", "reference"], "speedup": ["a", "b"],
+                "prunable_share": ["a", "drop_points"]}[self.statistic]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"statistic {self.statistic!r} needs {need}; missing {missing}")
+        extra = [f for f in ("a", "b", "reference", "pairs", "drop_points") if f not in need and getattr(self, f) is not None]
+        if extra:
+            raise ValueError(f"statistic {self.statistic!r} does not use {extra}")
+        if self.pairs is not None and len(self.pairs) < 2:
+            raise ValueError("smallest_difference needs at least two pairs (use difference for one)")
+        return self
+
+    def conditions(self) -> list[Condition]:
+        out = [c for c in (self.a, self.b, self.reference) if c is not None]
+        for a, b in self.pairs or []:
+            out += [a, b]
+        return out
+
+
+class DesignAt(Strict):
+    items: int = Field(ge=1, description="test items per fold")
+    seeds: int = Field(1, ge=1)
+    folds: int = Field(1, ge=1)
+
+
+class Design(Strict):
+    """What the minimum detectable effect (MDE) of a paired accuracy difference is computed from."""
+
+    disagreement: float = Field(gt=0, le=1, description="assumed share of items on which the two arms differ")
+    seed_correlation: float = Field(1.0, ge=0, le=1, description="correlation of a per-item difference "
+                                    "between seeds (1: extra seeds do not shrink item noise)")
+    basis: str = Field(min_length=1, description="where the disagreement rate comes from (pilot run, assumption)")
+    at: dict[Profile, DesignAt] = Field(min_length=1, description="items, seeds and folds at each profile")
+
+
 class Claim(Strict):
+    """One published number. Its acceptance bounds (the *threshold*) are ``value`` − ``tolerance``
+    (``higher_is_better``: the claim holds when the quantity is at least that), ``value`` +
+    ``tolerance`` (``lower_is_better``) or the band ``value`` ± ``tolerance`` (``match``, an
+    equivalence test). A claim with ``compare`` is judged on a paired bootstrap interval from
+    per-item records; one with only ``result`` is an exact (arithmetic) quantity: counts, FLOPs."""
+
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     claim: str = Field(min_length=1, description="the claim in words")
     metric: str = Field(min_length=1)
@@ -82,10 +160,15 @@ class Claim(Strict):
     direction: Literal["match", "higher_is_better", "lower_is_better"]
     tolerance: float = Field(ge=0)
     tolerance_reason: str = Field(min_length=1)
-    profiles: list[Literal["smoke", "cpu", "paper"]] = Field(
-        description="profiles whose runs can check this claim")
+    profiles: list[Profile] = Field(description="profiles whose runs can check this claim")
     result: ResultRef | None = Field(
-        default=None, description="absent while no stage of the replication measures it")
+        default=None, description="metric holding the point estimate (the exact value of an arithmetic "
+        "claim; for a compared claim, its value where no per-item records exist); absent while no stage measures it")
+    compare: Compare | None = Field(default=None, description="the paired comparison the claim is judged on")
+    design: Design | None = Field(default=None, description="design of the MDE (paired accuracy differences)")
+    check_tolerance: float | None = Field(
+        default=None, ge=0, description="how far the estimate may move from the committed verdict record "
+        "before `acbench check` fails (default: the committed interval's half-width, or 1e-6 relative for exact claims)")
     note: str = ""
 
     @field_validator("profiles")
@@ -95,11 +178,66 @@ class Claim(Strict):
             raise ValueError(f"profiles listed twice: {v}")
         return v
 
+    @model_validator(mode="after")
+    def _design_needs_a_difference(self) -> "Claim":
+        if self.design is not None and (self.compare is None or self.compare.statistic not in
+                                        ("difference", "smallest_difference", "accuracy")):
+            raise ValueError("design (MDE of a paired accuracy difference) needs compare.statistic "
+                             "difference, smallest_difference or accuracy")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(lower, upper) acceptance bounds; one of them infinite for a one-sided claim."""
+        lo, hi = self.value - self.tolerance, self.value + self.tolerance
+        return {"match": (lo, hi), "higher_is_better": (lo, math.inf),
+                "lower_is_better": (-math.inf, hi)}[self.direction]
+
+    @property
+    def stages(self) -> list[str]:
+        out = [c.stage for c in self.compare.conditions()] if self.compare else []
+        if self.result is not None:
+            out.append(self.result.stage)
+        return list(dict.fromkeys(out))
+
+
+class Floor(Strict):
+    """A health floor: a property of the setup that must hold before the named claims get a verdict.
+
+    - ``at_least``: ``result`` ≥ ``bound``;
+    - ``fraction_of_paper``: ``result`` ≥ ``fraction`` × ``paper_value`` (e.g. the teacher's accuracy);
+    - ``within``: |``result`` − ``versus``| ≤ ``bound`` (a no-harm control, e.g. a ratio-0 prune vs its teacher);
+    - ``converged``: the loss curve ``meta.<result.key>`` of ``result.stage`` made at most ``bound`` % of
+      its whole decrease in its last ``window`` share of steps (see ``acbench.report.floors``).
+    A failed floor makes the claims' verdict *not testable*, naming the floor and its value.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    what: str = Field(min_length=1, description="the floor in words, with why this bound")
+    kind: Literal["at_least", "fraction_of_paper", "within", "converged"]
+    result: ResultRef
+    bound: float | None = None
+    fraction: float | None = Field(None, gt=0, le=1)
+    paper_value: float | None = None
+    versus: ResultRef | None = None
+    window: float = Field(0.2, gt=0, le=1 / 3)
+    claims: list[str] = Field(min_length=1, description="ids of the claims this floor gates")
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> "Floor":
+        need = {"at_least": ["bound"], "fraction_of_paper": ["fraction", "paper_value"],
+                "within": ["bound", "versus"], "converged": ["bound"]}[self.kind]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"kind {self.kind!r} needs {need}; missing {missing}")
+        return self
+
 
 class Published(Strict):
     paper: str
     title: str
     claims: list[Claim] = Field(min_length=1)
+    floors: list[Floor] = Field(default_factory=list, description="health floors (see Floor)")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Published":
@@ -107,6 +245,14 @@ class Published(Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"claim ids must be unique, repeated: {dupes}")
+        floor_ids = [f.id for f in self.floors]
+        dupes = sorted({i for i in floor_ids if floor_ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"floor ids must be unique, repeated: {dupes}")
+        for floor in self.floors:
+            unknown = sorted(set(floor.claims) - set(ids))
+            if unknown:
+                raise ValueError(f"floor {floor.id}: claims {unknown} are not claims of this file")
         return self
 
 
@@ -301,10 +447,16 @@ def _load_replication(name: str, folder: Path, root: Path | None, validate_stage
         except ExperimentError as exc:
             raise ConfigError(f"{params_path}: stages.{stage}: {exc}") from None
     for claim in published.claims:
-        if claim.result is not None and claim.result.stage not in params.stages:
-            raise ConfigError(f"{published_path}: claims[{claim.id}].result.stage: "
-                              f"{claim.result.stage!r} is not a stage of {params_path.name} "
-                              f"(stages: {sorted(params.stages)})")
+        refs = [("result", claim.result)] + [("compare", c) for c in (claim.compare.conditions() if claim.compare else [])]
+        for field_name, ref in refs:
+            if ref is not None and ref.stage not in params.stages:
+                raise ConfigError(f"{published_path}: claims[{claim.id}].{field_name}.stage: {ref.stage!r} "
+                                  f"is not a stage of {params_path.name} (stages: {sorted(params.stages)})")
+    for floor in published.floors:
+        for ref in (floor.result, floor.versus):
+            if ref is not None and ref.stage not in params.stages:
+                raise ConfigError(f"{published_path}: floors[{floor.id}]: stage {ref.stage!r} is not a stage "
+                                  f"of {params_path.name} (stages: {sorted(params.stages)})")
     replication = Replication(name, folder, params, published)
     if not validate_stages:
         return replication

@@ -1,6 +1,7 @@
 """Reading and writing a stage's ``metrics.json``.
 
-Layout: ``{"metrics": {key: number}, "deterministic": [keys], "meta": {...}}``. ``deterministic``
+Layout: ``{"metrics": {key: number}, "deterministic": [keys], "meta": {...}, "items": {...}}``;
+``items`` indexes the stage's per-item records by SHA-256 (:mod:`acbench.items`). ``deterministic``
 lists the keys that a rerun on any CPU reproduces exactly (counts, FLOPs); only those are gated
 against the committed smoke reference. Timings and memory are measured, not gated.
 """
@@ -92,7 +93,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, float], deterministic: list[str],
-                  meta: dict[str, Any]) -> Path:
+                  meta: dict[str, Any], items: dict[str, dict] | None = None) -> Path:
+    """Write ``metrics.json``; ``items`` is the index :meth:`acbench.items.ItemLog.write` returned."""
     bad = [k for k, v in metrics.items()
            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
     if bad:
@@ -106,7 +108,10 @@ def write_metrics(out_dir: Path, metrics: dict[str, float], deterministic: list[
     if prov is not None:
         meta = {**meta, "provenance": prov.as_meta()}
     path = out_dir / METRICS_FILE
-    write_json_atomic(path, {"metrics": metrics, "deterministic": sorted(deterministic), "meta": meta})
+    data = {"metrics": metrics, "deterministic": sorted(deterministic), "meta": meta}
+    if items:
+        data["items"] = items
+    write_json_atomic(path, data)
     return path
 
 
@@ -127,4 +132,5 @@ def read_metrics(path: Path) -> dict[str, Any]:
                            "re-run the stage that wrote it (results are written by acbench, not by hand)")
     data.setdefault("deterministic", [])
     data.setdefault("meta", {})
+    data.setdefault("items", {})
     return data
