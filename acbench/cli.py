@@ -20,7 +20,8 @@ typical use:
   acbench run dynamic_head_pruning_kd --stage efficiency --profile smoke
   acbench run dynamic_head_pruning_kd --stage asdiv_r10 --stage asdiv_r20   several stages, in order, one process
   acbench report                                 write results/REPORT.md
-  acbench check --profile smoke                  exit 1 when a checkable result leaves its tolerance
+  acbench check --profile smoke                  exit 1 when a verdict or metric moved from the committed one
+  acbench check --profile cpu --strict           ... and when a claim checkable at cpu is not supported
   acbench pipeline                               write dvc.yaml from the replication folders (--check: compare)
   dvc repro                                      the whole pipeline at the profile in params.yaml
 
@@ -42,13 +43,28 @@ def _replications(names: list[str] | None):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from acbench.report.verdict import claim_mde
+
     for rep in _replications(args.replications):
         print(f"{rep.name}  ({rep.published.paper}: {rep.published.title})")
         print("  stages: " + ", ".join(f"{s} -> {e}" for s, e in rep.params.stages.items()))
         for c in rep.published.claims:
             source = f"{c.result.stage}:{c.result.key}" if c.result else "no stage yet"
-            print(f"  - {c.id}: {c.value:g}{c.unit} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
+            if c.compare is not None:
+                source = f"{c.compare.statistic} of " + ", ".join(f"{x.stage}:{x.run}" for x in c.compare.conditions())
+            print(f"  - {c.id}: {c.value:g} {c.unit} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
                   f"checkable at {', '.join(c.profiles)}; {source}]")
+            if c.design is not None:
+                mdes = []
+                for profile in paths.PROFILES:
+                    mde = claim_mde(c, profile)
+                    if mde is not None:
+                        at = c.design.at[profile]
+                        shown = "undetectable" if mde == float("inf") else f"{mde:.2f} points"
+                        mdes.append(f"{profile} {shown} ({at.items} items x {at.seeds} seeds x {at.folds} folds)")
+                print(f"      MDE (80% power, alpha 0.05, disagreement {c.design.disagreement:g}): " + "; ".join(mdes))
+            else:
+                print("      MDE: — (not a paired accuracy difference)")
     return 0
 
 
@@ -78,16 +94,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     from acbench.report.check import check, format_outcome
 
     profile = args.profile or default_profile()
-    outcome = check(_replications(args.replications), profile)
+    outcome = check(_replications(args.replications), profile, strict=args.strict)
     print(format_outcome(outcome, profile))
     return EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
     from acbench.report.reference import freeze
+    from acbench.report.verdict_record import freeze_verdicts
 
     for rep in _replications(args.replications):
         print(f"[acbench] wrote {freeze(rep, args.profile)}", file=sys.stderr)
+        print(f"[acbench] wrote {freeze_verdicts(rep, args.profile)}", file=sys.stderr)
     return 0
 
 
@@ -162,14 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="profile whose plots are (re)drawn; " + profile_help)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("check", help="exit 1 when a result checkable at the profile leaves its tolerance "
-                                     "or a deterministic metric differs from the committed reference")
+    p = sub.add_parser("check", help="exit 1 when a claim's verdict or estimate differs from the committed "
+                                     "verdict record beyond its tolerance, or a deterministic metric from the "
+                                     "committed reference")
     p.add_argument("replications", nargs="*", help="names (default: all)")
     p.add_argument("--profile", choices=paths.PROFILES, help=profile_help)
+    p.add_argument("--strict", action="store_true", help="also fail on any claim checkable at the profile "
+                   "that is not 'supported'")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("reference", help="freeze the deterministic metrics of the current results as the "
-                                         "committed reference of a profile (the smoke regression gate)")
+    p = sub.add_parser("reference", help="freeze the deterministic metrics and the claims' verdicts of the "
+                                         "current results as the committed reference of a profile (the smoke "
+                                         "regression gate)")
     p.add_argument("replications", nargs="*", help="names (default: all)")
     p.add_argument("--profile", choices=paths.PROFILES, default="smoke")
     p.set_defaults(func=cmd_reference)

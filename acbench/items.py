@@ -9,19 +9,20 @@ the header ``round,seconds`` (one timed call per candidate per interleaved round
 Files are deterministic bytes (fixed column order, ``\\n`` line ends, shortest float repr) and
 ``metrics.json`` references each by its SHA-256 (``"items": {run: {"file", "sha256", "rows"}}``),
 so a record is never read if it does not match the metrics it belongs to. Writing a stage's
-records removes files of earlier runs that are not part of the new set (nothing stale).
+records removes files of earlier runs that are not part of the new set (nothing stale); inside a
+stage run both the writes and the removals wait for the stage's end (:func:`acbench.results.deferred_writes`).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
+
+from acbench.results import remove_atomic, write_text_atomic
 
 ITEMS_DIR = "items"
 OUTCOME_HEADER = ("item", "correct", "prediction")
@@ -70,18 +71,6 @@ def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class ItemLog:
     """Collects a stage's records; :meth:`write` puts them under ``items/`` and returns the index for
@@ -108,14 +97,14 @@ class ItemLog:
         index = {}
         for run, (header, rows) in sorted(self.tables.items()):
             data = _csv_bytes(header, rows)
-            _write_bytes_atomic(folder / f"{run}.csv", data)
+            write_text_atomic(folder / f"{run}.csv", data.decode("utf-8"))  # deferred to the stage's end
             index[run] = {"file": f"{ITEMS_DIR}/{run}.csv", "sha256": hashlib.sha256(data).hexdigest(),
                           "rows": len(rows)}
         if folder.is_dir():
             keep = {f"{run}.csv" for run in self.tables}
             for old in folder.iterdir():
-                if old.is_file() and old.name not in keep:
-                    old.unlink()
+                if old.is_file() and old.suffix == ".csv" and old.name not in keep:
+                    remove_atomic(old)
         return index
 
 
@@ -146,3 +135,11 @@ def runs_of(index: dict, run: str) -> dict[int | None, str]:
         if m:
             out[int(m.group(1))] = name
     return out
+
+
+RECORD_KEY = "items"  # key of the outcomes inside a finished run's resume record (runs/<name>.json)
+
+
+def without_outcomes(record: dict) -> dict:
+    """A run record as it goes into ``metrics.json``'s meta (the outcomes live in ``items/`` instead)."""
+    return {k: v for k, v in record.items() if k != RECORD_KEY}

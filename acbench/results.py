@@ -43,12 +43,16 @@ def deferred_writes(folder: Path) -> Iterator[None]:
         yield
     except BaseException:
         for tmp, _ in pending:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         _deferred.pop()
     for tmp, target in pending:
-        os.replace(tmp, target)
+        if tmp is None:  # a deletion (remove_atomic)
+            target.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, target)
 
 
 def _pending_for(path: Path) -> list[tuple[str, Path]] | None:
@@ -76,6 +80,16 @@ def _write_atomic(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_atomic(path: Path) -> None:
+    """Delete a file now, or (inside :func:`deferred_writes`) when the stage's results are committed, so an
+    interrupted stage keeps its old files."""
+    pending = _pending_for(Path(path))
+    if pending is None:
+        Path(path).unlink(missing_ok=True)
+    else:
+        pending.append((None, Path(path).resolve()))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -33,8 +33,14 @@ def _efficiency_only(folder: Path) -> None:
         data["common"] = {k: v for k, v in data["common"].items() if k == "efficiency"}
         data["profiles"] = {p: {"efficiency": stages["efficiency"]} for p, stages in data["profiles"].items()}
 
+    def stages_of(claim):
+        refs = [claim.get("result")] + [v for k, v in (claim.get("compare") or {}).items() if k in ("a", "b", "reference")]
+        refs += [r for pair in (claim.get("compare") or {}).get("pairs") or [] for r in pair]
+        return {r["stage"] for r in refs if r}
+
     def published(data):
-        data["claims"] = [c for c in data["claims"] if not c.get("result") or c["result"]["stage"] == "efficiency"]
+        data["claims"] = [c for c in data["claims"] if stages_of(c) <= {"efficiency"}]
+        data["floors"] = [f for f in data.get("floors", []) if f["result"]["stage"] == "efficiency"]
 
     edit_yaml(folder / "params.yaml", params)
     edit_yaml(folder / "published.yaml", published)

@@ -1,10 +1,15 @@
-"""Check mode: fail when a checkable result leaves its tolerance, naming the claim.
+"""Check mode: a regression gate on results, naming the claim or metric that moved.
 
-At a profile, two gates apply to every replication:
-1. each published claim that this profile can check must be ``reproduced`` (a claim whose stage
-   has not run at this profile is a failure too: a check must not pass by having nothing to check);
-2. the deterministic metrics must equal the committed reference of this profile, where one
-   exists (``replications/<name>/reference/<profile>.json``; CI's smoke regression gate).
+At a profile, for every replication:
+1. each claim's verdict and estimate must match the committed verdict record of that profile
+   (``reference/<profile>.verdicts.json``, see :mod:`acbench.report.verdict_record`), where one exists;
+2. the deterministic metrics must equal the committed reference of that profile
+   (``reference/<profile>.json``, :mod:`acbench.report.reference`); CI's profile (``GATED_PROFILES``)
+   must have one;
+   every claim's ``result`` key must be produced by its stage;
+3. with ``strict``, every claim the profile can check (``profiles`` in ``published.yaml``) must be
+   *supported* — inconclusive, contradicted and not testable (stage not run, floor failed) all fail.
+Nothing to check (no record, no reference, nothing strict) is a failure too.
 """
 from __future__ import annotations
 
@@ -12,42 +17,39 @@ from dataclasses import dataclass, field
 
 from acbench.config import Replication
 from acbench.report.reference import GATED_PROFILES, compare, reference_path, unproduced_claims
-from acbench.report.verdict import NOT_REPRODUCED, REPRODUCED, judge
+from acbench.report.verdict import judge
+from acbench.report.verdict_record import compare_verdicts, record_path
+from acbench.stats import SUPPORTED
 
 
 @dataclass
 class CheckOutcome:
     checked_claims: int = 0
     checked_references: int = 0
+    checked_records: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and (self.checked_claims + self.checked_references) > 0
+        return not self.failures and (self.checked_claims + self.checked_references + self.checked_records) > 0
 
 
-def check(replications: list[Replication], profile: str) -> CheckOutcome:
+def check(replications: list[Replication], profile: str, strict: bool = False) -> CheckOutcome:
     outcome = CheckOutcome()
     for rep in replications:
-        for claim in rep.published.claims:
-            if profile not in claim.profiles or claim.result is None:
-                continue
-            outcome.checked_claims += 1
-            result = judge(rep, claim, profile)
-            if result.verdict == REPRODUCED:
-                continue
-            if result.verdict == NOT_REPRODUCED and result.reproduced is not None:
-                bound = {"match": f"{claim.value:g} ± {claim.tolerance:g}",
-                         "higher_is_better": f"≥ {claim.value - claim.tolerance:g}",
-                         "lower_is_better": f"≤ {claim.value + claim.tolerance:g}"}[claim.direction]
-                outcome.failures.append(
-                    f"claim {claim.id} ({rep.name}, profile {profile}): reproduced "
-                    f"{result.reproduced:.4g}{claim.unit}, published {claim.value:g}{claim.unit}, "
-                    f"needs {bound}: not reproduced")
-            else:
-                outcome.failures.append(f"claim {claim.id} ({rep.name}, profile {profile}): "
-                                        f"{result.verdict}: {result.reason}")
+        if strict:
+            for claim in rep.published.claims:
+                if profile not in claim.profiles:
+                    continue
+                outcome.checked_claims += 1
+                result = judge(rep, claim, profile)
+                if result.verdict != SUPPORTED:
+                    outcome.failures.append(f"claim {claim.id} ({rep.name}, profile {profile}): {result.verdict}"
+                                            + (f": {result.reason}" if result.reason else ""))
         outcome.failures.extend(unproduced_claims(rep))
+        if record_path(rep, profile).is_file():
+            outcome.checked_records += 1
+            outcome.failures.extend(compare_verdicts(rep, profile))
         if reference_path(rep, profile).is_file() or profile in GATED_PROFILES:
             outcome.checked_references += 1
             outcome.failures.extend(compare(rep, profile))
@@ -55,11 +57,10 @@ def check(replications: list[Replication], profile: str) -> CheckOutcome:
 
 
 def format_outcome(outcome: CheckOutcome, profile: str) -> str:
-    head = (f"check at profile {profile}: {outcome.checked_claims} claim(s) against published values, "
-            f"{outcome.checked_references} reference file(s)")
+    head = (f"check at profile {profile}: {outcome.checked_records} verdict record(s), "
+            f"{outcome.checked_references} reference file(s), {outcome.checked_claims} claim(s) held to 'supported'")
     if outcome.failures:
-        return "\n".join([head, f"FAILED ({len(outcome.failures)}):"] +
-                         [f"  - {f}" for f in outcome.failures])
+        return "\n".join([head, f"FAILED ({len(outcome.failures)}):"] + [f"  - {f}" for f in outcome.failures])
     if not outcome.ok:
-        return head + "\nFAILED: nothing to check at this profile (no checkable claim, no reference)"
+        return head + "\nFAILED: nothing to check at this profile (no verdict record, no reference; try --strict)"
     return head + "\nOK"

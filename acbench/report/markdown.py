@@ -33,7 +33,7 @@ def estimate_cell(r: ClaimResult) -> str:
     value = fmt(r.estimate, r.claim.unit)
     if r.low is None:
         return f"{value} (no interval)"
-    if r.low == r.high == r.estimate:
+    if r.method.startswith("exact"):
         return f"{value} (exact)"
     return f"{value} [{r.low:.2f}, {r.high:.2f}]"
 

@@ -84,6 +84,9 @@ def judge(replication: Replication, claim: Claim, profile: str) -> ClaimResult:
         est, low, high, method = got.value, got.low, got.high, got.method
         if not (math.isfinite(low) and math.isfinite(high)):
             low = high = None
+    undefined = est is not None and not math.isfinite(est)
+    if undefined:
+        est, low, high = None, None, None
     if profile not in claim.profiles:
         return result(NOT_TESTABLE, f"only {', '.join(claim.profiles)} runs can check it", est, low, high, method)
     for floor in floors_of(replication, claim.id):
@@ -92,6 +95,8 @@ def judge(replication: Replication, claim: Claim, profile: str) -> ClaimResult:
             return result(NOT_TESTABLE, f"floor {floor.id} cannot be evaluated: {status.text}", est, low, high, method)
         if not status.passed:
             return result(NOT_TESTABLE, f"floor {floor.id} failed: {status.text}", est, low, high, method)
+    if undefined:
+        return result(INCONCLUSIVE, "the statistic is undefined on these results (e.g. no loss to recover)")
     if est is None:
         return result(NOT_TESTABLE, getattr(got, "why", "") or "no value", est, low, high, method)
     if isinstance(got, PointOnly):

@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from acbench.items import Outcomes
 from acbench.mwp.answer import athena_correct, parse_gold_answer
 from acbench.mwp.errors import ExpressionError
 from acbench.mwp.evaluate import evaluate_prefix
@@ -31,9 +32,16 @@ def is_correct(example: Example, prediction: list[str]) -> bool:
         return False
 
 
-def answer_accuracy(model: MWPSolver, examples: Sequence[Example], batch_size: int = 64, desc: str = "decode") -> float:
-    """Percentage of problems answered correctly."""
+def answer_outcomes(model: MWPSolver, examples: Sequence[Example], batch_size: int = 64,
+                    desc: str = "decode") -> Outcomes:
+    """Per-problem outcomes: the problem's id, whether the answer is right, the predicted prefix expression."""
     if not examples:
         raise ValueError("no examples to evaluate")
     predictions = predict(model, examples, batch_size, desc)
-    return 100.0 * sum(is_correct(e, p) for e, p in zip(examples, predictions)) / len(examples)
+    return Outcomes(tuple(str(e.id) for e in examples), tuple(is_correct(e, p) for e, p in zip(examples, predictions)),
+                    tuple(" ".join(p) for p in predictions))
+
+
+def answer_accuracy(model: MWPSolver, examples: Sequence[Example], batch_size: int = 64, desc: str = "decode") -> float:
+    """Percentage of problems answered correctly."""
+    return answer_outcomes(model, examples, batch_size, desc).accuracy

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from acbench.config import Strict
 from acbench.errors import StageInputMissing
+from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
 from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize
 from acbench.vision.resnet_cifar import resnet_cifar
@@ -73,15 +74,22 @@ class Collate:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int, desc: str) -> float:
-    """Top-1 accuracy (%) of ``model(images)`` logits."""
+def evaluate_items(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int, desc: str) -> Outcomes:
+    """Per-image outcomes of ``model(images)`` logits: the image's index in the (sub)split, top-1 correct,
+    the predicted class."""
     images, labels = data
     model.eval()
-    correct = 0
+    predicted = []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, leave=False, mininterval=5):
-        logits = model(normalize(images[start:start + batch_size]))
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
-    return 100.0 * correct / len(images)
+        predicted.append(model(normalize(images[start:start + batch_size])).argmax(1))
+    pred = torch.cat(predicted)
+    return Outcomes(tuple(str(i) for i in range(len(images))), tuple(bool(c) for c in (pred == labels).tolist()),
+                    tuple(str(int(c)) for c in pred.tolist()))
+
+
+def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int, desc: str) -> float:
+    """Top-1 accuracy (%) of ``model(images)`` logits."""
+    return evaluate_items(model, data, batch_size, desc).accuracy
 
 
 class Teacher:

@@ -39,9 +39,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
-from acbench.experiments.cifar.common import (CifarData, StudentSpec, Teacher, build_student, evaluate,
+from acbench.experiments.cifar.common import (CifarData, StudentSpec, Teacher, build_student, evaluate_items,
                                               load_teacher, student_stages)
 from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
+from acbench.items import RECORD_KEY, ItemLog, Outcomes, without_outcomes
 from acbench.provenance import run_key
 from acbench.results import write_metrics, write_text_atomic
 from acbench.stage_refs import SiblingStage
@@ -188,8 +189,9 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test
 
     result = train(model, examples, lambda indices: torch.tensor(indices, dtype=torch.long), loss_fn, settings,
                    folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag)
-    accuracy = evaluate(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
-    return {"accuracy": accuracy, "run_key": tag, "train_seconds": result.seconds, "steps": result.steps,
+    outcomes = evaluate_items(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
+    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
+            "train_seconds": result.seconds, "steps": result.steps,
             "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
             "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
 
@@ -214,19 +216,21 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics: dict[str, float] = {}
     runs: dict[str, dict] = {}
     seeds = config.seeds[:config.max_seeds]
+    items = ItemLog()
     for method in config.methods:
         for seed in seeds:
             name, tag = f"{method.name}-s{seed}", run_key(config, method.name, seed)
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("run_key") != tag:
+            if done is None or done.get("run_key") != tag or RECORD_KEY not in done:
                 if cache is None:
                     cache = TeacherCache(teacher, train_set, math.ceil(config.train.epochs), config.data.augment)
                 done = run_one(config, method, seed, cache, test_set, root / name, tag)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done))
                 shutil.rmtree(root / name, ignore_errors=True)
-            runs[name] = done
+            items.add_outcomes(f"{method.name}@s{seed}", Outcomes.from_json(done[RECORD_KEY]))
+            runs[name] = without_outcomes(done)
             metrics[f"{method.name}.accuracy@s{seed}"] = done["accuracy"]
         accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds]
         metrics[f"{method.name}.accuracy.mean"] = statistics.fmean(accs)
@@ -246,7 +250,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
              "loss_curves": {k: v["loss_curve"] for k, v in runs.items()}}
     write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
     exact = ["student_params", "train_images", "test_images"] + [k for k in metrics if k.endswith((".seeds", ".n"))]
-    write_metrics(out_dir, metrics, exact, extra)
+    write_metrics(out_dir, metrics, exact, extra, items.write(out_dir))
     return metrics
 
 

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from acbench.config import Strict
-from acbench.experiments.cifar.common import CifarData, Collate, evaluate, save_teacher
+from acbench.experiments.cifar.common import CifarData, Collate, evaluate_items, save_teacher
 from acbench.experiments.stage_io import checkpoint_dir
+from acbench.items import ItemLog
 from acbench.provenance import run_key
 from acbench.results import write_metrics
 from acbench.training import TrainSettings, train
@@ -49,7 +50,10 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         model = load_resnet_cifar(config.depth)
     else:
         model = resnet_cifar(config.depth, config.data.num_classes)
-    metrics: dict[str, float] = {"accuracy_before": evaluate(model, test_set, config.eval_batch, "teacher before")}
+    items = ItemLog()
+    before = evaluate_items(model, test_set, config.eval_batch, "teacher before")
+    items.add_outcomes("before", before)
+    metrics: dict[str, float] = {"accuracy_before": before.accuracy}
 
     def loss_fn(module, batch, step):
         images, labels = batch
@@ -59,12 +63,15 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     result = train(model, list(range(len(train_set[0]))), Collate(train_set, config.train.seed, config.data.augment),
                    loss_fn, config.train, folder / "training", desc=f"teacher ResNet-{config.depth}",
                    run_key=run_key(config))
-    metrics["accuracy"] = evaluate(model, test_set, config.eval_batch, "teacher after")
+    after = evaluate_items(model, test_set, config.eval_batch, "teacher after")
+    items.add_outcomes("test", after)
+    metrics["accuracy"] = after.accuracy
     save_teacher(folder, model, {"depth": config.depth, "num_classes": config.data.num_classes,
                                  "data": config.data.model_dump(mode="json")})
     shutil.rmtree(folder / "training", ignore_errors=True)
     metrics.update({"train_images": len(train_set[0]), "test_images": len(test_set[0]), "steps": result.steps,
                     "train_seconds": result.seconds, "stage_seconds": time.perf_counter() - started,
                     "final_loss": sum(result.losses[-20:]) / len(result.losses[-20:])})
-    write_metrics(out_dir, metrics, ["train_images", "test_images", "steps"], {"loss_curve": result.losses})
+    write_metrics(out_dir, metrics, ["train_images", "test_images", "steps"], {"loss_curve": result.losses},
+                  items.write(out_dir))
     return metrics

@@ -19,7 +19,8 @@ from acbench.provenance import run_key
 from acbench.results import write_metrics
 from acbench.solver.data import DataSettings, encode_all, load_problems, trainable
 from acbench.solver.encoders import EncoderSpec
-from acbench.solver.evaluate import answer_accuracy
+from acbench.items import ItemLog
+from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import OutputVocab, collate
 from acbench.solver.io import build_solver, load_solver, save_solver, set_threads
 from acbench.solver.losses import task_loss
@@ -76,9 +77,12 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if ctx.is_main:
         save_solver(folder / "solver", model, meta)
-        accuracy = answer_accuracy(model, test_examples, config.eval_batch, "teacher test")
-        train_accuracy = answer_accuracy(model, train_examples[:len(test_examples)], config.eval_batch, "teacher train")
-        metrics = {"accuracy": accuracy, "train_subset_accuracy": train_accuracy,
+        items = ItemLog()
+        test = answer_outcomes(model, test_examples, config.eval_batch, "teacher test")
+        train_subset = answer_outcomes(model, train_examples[:len(test_examples)], config.eval_batch, "teacher train")
+        items.add_outcomes("test", test)
+        items.add_outcomes("train_subset", train_subset)
+        metrics = {"accuracy": test.accuracy, "train_subset_accuracy": train_subset.accuracy,
                    "train_problems": len(train_problems), "train_examples": len(train_examples),
                    "test_problems": len(test_examples), "constants": len(constants),
                    "input_vocab": tokenizer.vocab_size, "steps": result.steps,
@@ -86,7 +90,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                    "train_seconds": result.seconds, "stage_seconds": time.perf_counter() - started,
                    "world_size": ctx.world_size}
         write_metrics(out_dir, metrics, ["train_problems", "train_examples", "test_problems", "constants", "steps"],
-                      {"loss_curve": result.losses, "resumed_from": result.resumed_from})
+                      {"loss_curve": result.losses, "resumed_from": result.resumed_from}, items.write(out_dir))
         shutil.rmtree(folder / "training", ignore_errors=True)  # resume state is not needed once the solver is saved
     ctx.barrier()
     return metrics

@@ -26,8 +26,9 @@ from pydantic import Field
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
 from acbench.results import write_metrics, write_text_atomic
+from acbench.items import ItemLog
 from acbench.stage_refs import StageRef
-from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
 from acbench.solver.importance import ImportanceSettings
@@ -114,12 +115,15 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     step = max(1, round(config.step_fraction * layers * heads))
     metrics: dict[str, float] = {}
     plans: dict[str, dict] = {}
+    items = ItemLog()
     for score in config.scores:
         model = copy.deepcopy(teacher).eval()
         gates = HeadGates(model.encoder)
 
         def measure(fraction, pruned, name=score.name, model=model):
-            accuracy = answer_accuracy(model, test, config.eval_batch, f"{name} {fraction:.0%} pruned")
+            outcomes = answer_outcomes(model, test, config.eval_batch, f"{name} {fraction:.0%} pruned")
+            items.add_outcomes(f"{name}@{100 * fraction:.6g}", outcomes)  # exact share: the curve's x
+            accuracy = outcomes.accuracy
             plans[f"{name}@{pct_tag(fraction)}"] = {str(k): v for k, v in as_plan(pruned).items()}
             return accuracy
 
@@ -136,7 +140,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics["stage_seconds"] = time.perf_counter() - started
     write_text_atomic(out_dir / "table.md", table(config, metrics, layers * heads, step))
     write_metrics(out_dir, metrics, ["heads_total", "heads_per_step"],
-                  {"pruned_heads": plans, "teacher": config.teacher, "data": data.model_dump(mode="json")})
+                  {"pruned_heads": plans, "teacher": config.teacher, "data": data.model_dump(mode="json")},
+                  items.write(out_dir))
     return metrics
 
 

@@ -34,7 +34,8 @@ from acbench.experiments.stage_io import checkpoint_dir
 from acbench.provenance import run_key
 from acbench.stage_refs import StageRef
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
-from acbench.solver.evaluate import answer_accuracy
+from acbench.items import RECORD_KEY, ItemLog, Outcomes, without_outcomes
+from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
 from acbench.solver.losses import distill_loss, task_loss
@@ -178,8 +179,8 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
                                lambda module, batch, step: (task_loss(module(batch).logits, batch["labels"]), {}),
                                settings, folder / "finetune", param_groups=param_groups(student, settings),
                                desc=f"{variant.name} s{seed} fine-tune", run_key=tag)
-    accuracy = answer_accuracy(student.eval(), test_examples, config.eval_batch, f"{variant.name} s{seed} test")
-    return {"accuracy": accuracy, "run_key": tag,
+    outcomes = answer_outcomes(student.eval(), test_examples, config.eval_batch, f"{variant.name} s{seed} test")
+    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
             "encoder_params": sum(p.numel() for p in student.encoder.parameters()),
             **{f"{name}_seconds": r.seconds for name, r in phases.items()},
             **{f"{name}_final_loss": statistics.fmean(r.losses[-10:]) for name, r in phases.items()}}
@@ -194,18 +195,20 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     root = checkpoint_dir(out_dir)
     metrics: dict[str, float] = {"teacher.accuracy": teacher_accuracy}
     runs: dict[str, dict] = {}
+    items = ItemLog()
     for variant in config.variants:
         accuracies = []
         for seed in variant.seeds[:config.max_seeds]:
             name = f"{variant.name}-s{seed}"
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("run_key") != run_key(config, variant.name, seed):
+            if done is None or done.get("run_key") != run_key(config, variant.name, seed) or RECORD_KEY not in done:
                 done = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done, indent=1))
                 shutil.rmtree(root / name, ignore_errors=True)
-            runs[name] = done
+            items.add_outcomes(f"{variant.name}@s{seed}", Outcomes.from_json(done[RECORD_KEY]))
+            runs[name] = without_outcomes(done)
             accuracies.append(done["accuracy"])
             metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
         metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
@@ -223,7 +226,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics["stage_seconds"] = time.perf_counter() - started
     write_text_atomic(out_dir / "table.md", table(config, metrics))
     exact = [k for k in metrics if k.endswith((".seeds", "encoder_params")) or k.endswith(".n")]
-    write_metrics(out_dir, metrics, exact, {"runs": runs, "teacher": config.teacher})
+    write_metrics(out_dir, metrics, exact, {"runs": runs, "teacher": config.teacher}, items.write(out_dir))
     return metrics
 
 

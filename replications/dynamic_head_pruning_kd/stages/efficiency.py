@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from acbench.config import Claim, Strict
+from acbench.items import ItemLog
 from acbench.metering import compare_latency, count_flops, count_parameters, measure_peak_memory
 from acbench.models import EncoderGeometry, build_encoder, token_inputs
 from acbench.results import write_metrics, write_text_atomic
@@ -151,6 +152,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         model(**inputs)
         sync()
 
+    items = ItemLog()  # per-round times: paired speed-up intervals in the report
     for shape in tqdm(config.latency_shapes, desc="latency shapes", unit="shape"):
         inputs = {k: v.to(device) for k, v in
                   token_inputs(shape.batch, shape.seq, geometry.vocab_size, config.seed).items()}
@@ -160,6 +162,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                                  rounds=config.latency.rounds)
         base_samples = result.stats[base_tag].samples
         for tag, stats in result.stats.items():
+            items.add_timings(f"latency.{shape.tag}@{tag}", stats.samples)  # one timed call per round
             gain = result.speedups[tag].throughput_gain if tag != base_tag else 0.0
             # samples i of every candidate come from the same interleaved round: paired ratios
             paired = np.array([b / c - 1.0 for b, c in zip(base_samples, stats.samples)])
@@ -189,7 +192,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         "cpu_count": os.cpu_count(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_metrics(out_dir, metrics, deterministic, meta)
+    write_metrics(out_dir, metrics, deterministic, meta, items.write(out_dir))
     write_text_atomic(out_dir / "table.md", efficiency_table(config, metrics))
     return metrics
 

@@ -14,9 +14,10 @@ from pydantic import Field
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
 from acbench.experiments.stage_io import sibling_stage
+from acbench.items import ItemLog
 from acbench.results import write_metrics
 from acbench.stage_refs import SiblingStage
-from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.importance import ImportanceSettings, random_order, static_scores
 from acbench.solver.io import set_threads
@@ -60,13 +61,15 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     scores = static_scores(config.importance, teacher, batches)
     heads = num_heads_per_layer(teacher.encoder)
     order = random_order(len(heads), max(heads), config.seed)
-    models, plans, metrics = {}, {}, {}
+    models, plans, metrics, items = {}, {}, {}, ItemLog()
     for ratio in config.ratios:
         model = copy.deepcopy(teacher)
         plan = choose_heads(scores, order, round(ratio * sum(heads)), config.importance.min_heads_per_layer)
         remove_heads(model.encoder, plan)
         models[ratio_tag(ratio)], plans[ratio_tag(ratio)] = model.eval(), plan
-        metrics[f"accuracy@{ratio_tag(ratio)}"] = answer_accuracy(model, test, config.eval_batch, f"prune {ratio:.0%}")
+        outcomes = answer_outcomes(model, test, config.eval_batch, f"prune {ratio:.0%}")
+        items.add_outcomes(f"prune@{ratio_tag(ratio)}", outcomes)
+        metrics[f"accuracy@{ratio_tag(ratio)}"] = outcomes.accuracy
         metrics[f"heads_removed@{ratio_tag(ratio)}"] = sum(len(h) for h in plan.values())
     base = ratio_tag(0.0) if 0.0 in config.ratios else None
     metered = meter(models, base or next(iter(models)), test, config.latency)
@@ -78,5 +81,6 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                 metrics[f"{key}_reduction_pct@{tag}"] = reduction_pct(metered[base][key], values[key])
     metrics["stage_seconds"] = time.perf_counter() - started
     exact = [k for k in metrics if k.startswith(("heads_removed@", "params.", "flops."))]
-    write_metrics(out_dir, metrics, exact, {"removed_heads": plans, "data": data.model_dump(mode="json")})
+    write_metrics(out_dir, metrics, exact, {"removed_heads": plans, "data": data.model_dump(mode="json")},
+                  items.write(out_dir))
     return metrics

@@ -33,8 +33,9 @@ from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
 from acbench.safe_io import load_tensors, save_tensors
 from acbench.provenance import run_key
 from acbench.results import write_metrics
+from acbench.items import RECORD_KEY, ItemLog, Outcomes, without_outcomes
 from acbench.stage_refs import SiblingStage
-from acbench.solver.evaluate import answer_accuracy
+from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.importance import ImportanceSettings, random_order, scores
 from acbench.solver.io import set_threads
@@ -179,8 +180,8 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
         diff = float((student(probe).logits - masked_logits).abs().max())
     if diff > 1e-3:
         raise RuntimeError(f"removing the masked heads changed the outputs by {diff:.2e}: removal is not exact")
-    accuracy = answer_accuracy(student, test_examples, config.eval_batch, f"{variant.name} s{seed} test")
-    return {"accuracy": accuracy, "heads_removed": len(pruner.masked),
+    outcomes = answer_outcomes(student, test_examples, config.eval_batch, f"{variant.name} s{seed} test")
+    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "heads_removed": len(pruner.masked),
             "removed_heads": {str(k): v for k, v in pruner.masked_heads().items()},
             "removed_vs_masked_max_abs_diff": diff, "train_seconds": result.seconds,
             "final_loss": statistics.fmean(result.losses[-10:]),
@@ -204,6 +205,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     root = checkpoint_dir(out_dir)
     metrics: dict[str, float] = {}
     runs: dict[str, dict] = {}
+    items = ItemLog()
     for variant in config.variants:
         accuracies = []
         for seed in variant.seeds[:config.max_seeds]:
@@ -211,7 +213,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             record = root / "runs" / f"{name}.json"
             tag = run_key(config, variant.name, seed)
             done = json.loads(record.read_text()) if record.is_file() else None
-            if done is None or done.get("run_key") != tag:
+            if done is None or done.get("run_key") != tag or RECORD_KEY not in done:
                 done, model = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name, ctx)
                 done["run_key"] = tag
                 if ctx.is_main:
@@ -220,7 +222,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                         save_tensors(model.state_dict(), record.with_suffix(".safetensors"))
                     record.write_text(json.dumps(done, indent=1))
                 shutil.rmtree(root / name, ignore_errors=True)
-            runs[name] = done
+            items.add_outcomes(f"{variant.name}@s{seed}", Outcomes.from_json(done[RECORD_KEY]))
+            runs[name] = without_outcomes(done)
             accuracies.append(done["accuracy"])
             metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
         metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
@@ -238,6 +241,6 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             metrics[f"{key}_reduction_pct"] = reduction_pct(metered["teacher"][key], metered["student"][key])
         metrics["stage_seconds"] = time.perf_counter() - started
         exact = [k for k in metrics if k.endswith(("heads_removed", ".seeds"))]
-        write_metrics(out_dir, metrics, exact, {"runs": runs})
+        write_metrics(out_dir, metrics, exact, {"runs": runs}, items.write(out_dir))
     ctx.barrier()
     return metrics
