@@ -52,7 +52,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             source = f"{c.result.stage}:{c.result.key}" if c.result else "no stage yet"
             if c.compare is not None:
                 source = f"{c.compare.statistic} of " + ", ".join(f"{x.stage}:{x.run}" for x in c.compare.conditions())
-            print(f"  - {c.id}: {c.value:g} {c.unit} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
+            value = f"{c.value:g}{c.unit}" if c.unit.startswith("%") else f"{c.value:g} {c.unit}"
+            print(f"  - {c.id}: {value} {c.metric} [{c.direction}, tol {c.tolerance:g}; "
                   f"checkable at {', '.join(c.profiles)}; {source}]")
             if c.design is not None:
                 mdes = []

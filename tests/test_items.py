@@ -43,7 +43,7 @@ def test_a_rerun_removes_records_it_no_longer_writes(tmp_path):
 def _run_smoke_stage(replication, stage, out_dir, monkeypatch, root):
     monkeypatch.setenv(ENV_ROOT, str(root))
     rep = load_replication(replication)
-    get_experiment(rep.params.stages[stage]).run(rep.stage_config(stage, "smoke"), out_dir)
+    get_experiment(rep.name, rep.params.stages[stage]).run(rep.stage_config(stage, "smoke"), out_dir)
     metrics = json.loads((out_dir / "metrics.json").read_text())
     for entry in metrics["items"].values():  # every record is there and matches its digest
         assert hashlib.sha256((out_dir / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]

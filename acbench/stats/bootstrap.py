@@ -25,6 +25,7 @@ folds, then items within each fold, which this module does not implement yet (it
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -100,9 +101,11 @@ def paired_bootstrap(conditions: Mapping[str, np.ndarray], statistic: Statistic,
             def scipy_statistic(*samples, axis=-1):
                 return statistic({k: s.mean(axis=axis) for k, s in zip(names, samples)})
 
-            res = stats.bootstrap(rows, scipy_statistic, paired=True, vectorized=True, n_resamples=resamples,
-                                  confidence_level=confidence, method="percentile", batch=_CHUNK,
-                                  rng=np.random.default_rng(seed))
+            with warnings.catch_warnings():  # all-equal outcomes: the interval is [x, x], which is right
+                warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+                res = stats.bootstrap(rows, scipy_statistic, paired=True, vectorized=True, n_resamples=resamples,
+                                      confidence_level=confidence, method="percentile", batch=_CHUNK,
+                                      rng=np.random.default_rng(seed))
             reps = np.asarray(res.bootstrap_distribution, dtype=np.float64)
             low, high = _interval(reps, confidence)
             return Estimate(point, low, high, "paired percentile bootstrap over items (scipy.stats.bootstrap)",
@@ -139,8 +142,10 @@ def rounds_bootstrap(samples: Mapping[str, np.ndarray], statistic: Callable[...,
         raise ValueError(f"timing rounds must be equal-length 1-D arrays of >= 2 rounds, got "
                          f"{[r.shape for r in rows]}")
     point = float(statistic(*rows, axis=-1))
-    res = stats.bootstrap(rows, statistic, paired=True, vectorized=True, n_resamples=resamples,
-                          confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        res = stats.bootstrap(rows, statistic, paired=True, vectorized=True, n_resamples=resamples,
+                              confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
     low, high = _interval(np.asarray(res.bootstrap_distribution, dtype=np.float64), confidence)
     return Estimate(point, low, high, "paired percentile bootstrap over timing rounds (scipy.stats.bootstrap)",
                     rows[0].size, 1, resamples)
