@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 from acbench.results import remove_atomic, write_text_atomic
+from acbench.stage_outputs import ITEMS_DIR
 
-ITEMS_DIR = "items"
 OUTCOME_HEADER = ("item", "correct", "prediction")
 TIMING_HEADER = ("round", "seconds")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.-]+)?$")

@@ -58,6 +58,7 @@ from methods.uhkd import UHKDDistiller, uhkd_loss
 
 CHECKPOINTS = "runs"
 TABLE = True
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Method(Strict):

@@ -27,6 +27,7 @@ from acbench.training import TrainSettings, train
 from acbench.vision.resnet_cifar import load_resnet_cifar, resnet_cifar
 
 CHECKPOINTS = "model"  # the fine-tuned teacher, read by the student stages
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Config(Strict):

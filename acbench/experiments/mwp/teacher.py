@@ -29,6 +29,7 @@ from acbench.solver.tokenizers import CharTokenizer, WordPieceTokenizer
 from acbench.training import distributed_context, train
 
 CHECKPOINTS = "model"  # the trained solver, read by the pruning and student stages
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Config(Strict):

@@ -41,6 +41,7 @@ from .student import stage_of
 
 TABLE = True
 PLOTS = ("pruning_curve.png",)
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Score(Strict):

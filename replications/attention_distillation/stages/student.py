@@ -50,6 +50,7 @@ Loss = Literal["attention_mse", "minilm", "minilm_no_vr", "minilmv2", "logit_kd"
 CHECKPOINTS = "runs"
 TABLE = True
 PLOTS = ("accuracy.png",)
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class StudentShape(Strict):

@@ -36,6 +36,7 @@ from methods.head_selection import heads_to_prune
 
 TABLE = True
 PLOTS = ("efficiency.png",)
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Shape(Strict):

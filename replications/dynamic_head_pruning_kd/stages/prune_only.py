@@ -26,6 +26,8 @@ from methods.attention_heads import num_heads_per_layer
 from methods.head_importance import lowest_heads
 from methods.head_removal import remove_heads
 
+ITEMS = True  # per-item records under items/ (acbench.items)
+
 
 class Config(Strict):
     teacher_stage: SiblingStage

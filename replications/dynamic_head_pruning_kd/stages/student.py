@@ -51,6 +51,7 @@ from methods.head_importance import attention_entropy
 from methods.head_removal import remove_heads
 
 CHECKPOINTS = "runs"
+ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class KDSettings(Strict):
