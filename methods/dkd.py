@@ -13,10 +13,13 @@ The teacher is detached. mdistiller's linear warm-up of the DKD weight belongs t
 from __future__ import annotations
 
 import torch
+from pydantic import Field
+from torch import nn
 
 from methods.logit_kd import kd_kl_loss
+from methods.registry import MethodParams, register
 
-__all__ = ["dkd_loss"]
+__all__ = ["DKD", "dkd_loss"]
 
 _MASK = 1000.0  # subtracted from the target's logit / T (mdistiller's constant)
 
@@ -40,3 +43,26 @@ def dkd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target:
     shift = gt.to(student_logits.dtype) * (_MASK * t)  # = 1000 after the division by T in kd_kl_loss
     nckd = kd_kl_loss(student_logits - shift, teacher_logits.detach() - shift, t)
     return alpha * tckd + beta * nckd
+
+
+class DKDParams(MethodParams):
+    ce_weight: float = Field(1.0, ge=0)
+    dkd_alpha: float = 1.0
+    dkd_beta: float = 8.0
+    temperature: float = Field(4.0, gt=0)
+    warmup: float = Field(0.1, ge=0, le=1, description="fraction of training over which the DKD weight ramps up")
+
+
+@register("image_kd", "dkd", DKDParams)
+class DKD(nn.Module):
+    """ce_weight · CE + ramp · DKD, the ramp linear over ``warmup`` of training (mdistiller)."""
+
+    def __init__(self, params: DKDParams, student_shapes, teacher_shapes, num_classes: int):
+        super().__init__()
+        self.params = params
+
+    def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
+        p = self.params
+        dkd = dkd_loss(logits, t_logits, labels, p.dkd_alpha, p.dkd_beta, p.temperature)
+        ramp = min(1.0, progress / p.warmup) if p.warmup > 0 else 1.0
+        return p.ce_weight * ce + ramp * dkd, {"ce": float(ce.detach()), "dkd": float(dkd.detach())}

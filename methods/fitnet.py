@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from methods.feature_grid import resize_to, to_grid
+from methods.registry import MethodParams, register
 
-__all__ = ["FitNetHint"]
+__all__ = ["FitNet", "FitNetHint"]
 
 
 class FitNetHint(nn.Module):
@@ -36,3 +38,24 @@ class FitNetHint(nn.Module):
     def forward(self, student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> torch.Tensor:
         teacher = to_grid(teacher_feat.detach(), self.num_prefix_tokens)
         return F.mse_loss(self.project(student_feat, tuple(teacher.shape[-2:])), teacher)
+
+
+class FitNetParams(MethodParams):
+    ce_weight: float = Field(1.0, ge=0)
+    feature_weight: float = Field(1.0, ge=0)
+    hint_stage: int = Field(1, ge=0, le=2, description="which of the three feature stages")
+
+
+@register("image_kd", "fitnet", FitNetParams)
+class FitNet(nn.Module):
+    """ce_weight · CE + feature_weight · the hint MSE of one student stage onto the teacher's."""
+
+    def __init__(self, params: FitNetParams, student_shapes, teacher_shapes, num_classes: int):
+        super().__init__()
+        self.params = params
+        self.hint = FitNetHint(student_shapes[params.hint_stage][0], teacher_shapes[params.hint_stage][0])
+
+    def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
+        p = self.params
+        hint = self.hint(feats[p.hint_stage], t_feats[p.hint_stage])
+        return p.ce_weight * ce + p.feature_weight * hint, {"ce": float(ce.detach()), "hint": float(hint.detach())}

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
 
-__all__ = ["kd_kl_loss"]
+from methods.registry import MethodParams, register
+
+__all__ = ["LogitKD", "kd_kl_loss"]
 
 
 def kd_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0,
@@ -37,3 +41,23 @@ def kd_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
     if per_row.numel() == 0:
         return student_logits.sum() * 0.0
     return per_row.mean() * temperature ** 2
+
+
+class LogitKDParams(MethodParams):
+    ce_weight: float = Field(1.0, ge=0)
+    kd_weight: float = Field(1.0, ge=0)
+    temperature: float = Field(4.0, gt=0)
+
+
+@register("image_kd", "kd", LogitKDParams)
+class LogitKD(nn.Module):
+    """ce_weight · CE + kd_weight · T² · KL on a classifier's logits (no learnable parts)."""
+
+    def __init__(self, params: LogitKDParams, student_shapes, teacher_shapes, num_classes: int):
+        super().__init__()
+        self.params = params
+
+    def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
+        p = self.params
+        kd = kd_kl_loss(logits, t_logits, p.temperature)
+        return p.ce_weight * ce + p.kd_weight * kd, {"ce": float(ce.detach()), "kd": float(kd.detach())}

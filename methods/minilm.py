@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from methods.registry import register
+
 __all__ = ["EPS", "attention_distribution_loss", "value_relation", "value_relation_loss", "minilm_loss"]
 
 EPS = 1e-12  # floor for probabilities inside log(): padded keys have probability 0 (or underflow)
@@ -99,3 +101,44 @@ def minilm_loss(student_attn: torch.Tensor, teacher_attn: torch.Tensor, student_
             raise ValueError("value_relation=True needs student_v and teacher_v")
         parts["value_relation"] = value_relation_loss(student_v, teacher_v, mask)
     return sum(parts.values()), parts
+
+
+class _MiniLMAlignment:
+    """:func:`minilm_loss` on the last layer pair (the student's kept heads)."""
+
+    needs_attentions = True
+    value_relation = True
+
+    @staticmethod
+    def qkv_layers(layer_map):
+        student, teacher = layer_map[-1]
+        return [student], [teacher]
+
+    @classmethod
+    def loss(cls, layer_map, mask, *, student_attn, teacher_attn, student_qkv=None, teacher_qkv=None, kept=None,
+             **unused) -> torch.Tensor:
+        from methods.attention_alignment import kept_heads
+
+        s_layer, t_layer = layer_map[-1]
+        heads = kept_heads(kept, s_layer, student_attn[s_layer].shape[1])
+        with_vr = cls.value_relation
+        s_v = student_qkv[s_layer]["v"][:, heads] if with_vr else None
+        t_v = teacher_qkv[t_layer]["v"][:, heads] if with_vr else None
+        return minilm_loss(student_attn[s_layer][:, heads], teacher_attn[t_layer][:, heads], s_v, t_v, mask,
+                           value_relation=with_vr)[0]
+
+
+@register("attention_alignment", "minilm")
+class MiniLMAlignment(_MiniLMAlignment):
+    """Attention-distribution KL + value-relation KL (MiniLM)."""
+
+
+@register("attention_alignment", "minilm_no_vr")
+class MiniLMNoValueRelationAlignment(_MiniLMAlignment):
+    """The attention-distribution term alone (MiniLM Table 5); reads no Q/K/V."""
+
+    value_relation = False
+
+    @staticmethod
+    def qkv_layers(layer_map):
+        return [], []

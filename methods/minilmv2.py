@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import torch
 
 from methods.minilm import attention_distribution_loss, value_relation
+from methods.registry import register
 
 __all__ = ["relation_heads", "self_attention_relation", "minilmv2_loss"]
 
@@ -64,3 +65,21 @@ def minilmv2_loss(student_qkv: Mapping[str, torch.Tensor], teacher_qkv: Mapping[
         teacher = self_attention_relation(teacher_qkv[name].detach(), num_relation_heads, mask)
         parts[name * 2] = attention_distribution_loss(student, teacher, mask)
     return sum(parts.values()) / len(parts), parts
+
+
+@register("attention_alignment", "minilmv2")
+class MiniLMv2Alignment:
+    """:func:`minilmv2_loss` on the last layer pair with ``relation_heads`` relation heads (all heads of
+    the layer: relation heads re-split the concatenated width)."""
+
+    needs_attentions = False
+
+    @staticmethod
+    def qkv_layers(layer_map):
+        student, teacher = layer_map[-1]
+        return [student], [teacher]
+
+    @staticmethod
+    def loss(layer_map, mask, *, student_qkv, teacher_qkv, relation_heads: int = 12, **unused) -> torch.Tensor:
+        s_layer, t_layer = layer_map[-1]
+        return minilmv2_loss(student_qkv[s_layer], teacher_qkv[t_layer], relation_heads, mask)[0]

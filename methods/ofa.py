@@ -24,9 +24,12 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-__all__ = ["OFABranches", "ofa_loss", "ofa_total"]
+from methods.registry import MethodParams, register
+
+__all__ = ["OFA", "OFABranches", "ofa_loss", "ofa_total"]
 
 
 def ofa_loss(logits_s: torch.Tensor, logits_t: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
@@ -87,3 +90,25 @@ class OFABranches(nn.Module):
         for kind, branch, x in zip(self.kinds, self.branches, feats):
             out.append(branch(x) if kind == "map" else branch["head"](branch["norm"](x).mean(1)))
         return out
+
+
+class OFAParams(MethodParams):
+    ce_weight: float = Field(1.0, ge=0)
+    ofa_weight: float = Field(1.0, ge=0)
+    ofa_eps: float = Field(1.0, gt=0)
+
+
+@register("image_kd", "ofa", OFAParams)
+class OFA(nn.Module):
+    """ce_weight · CE + ofa_weight · Σ over exit branches on the student stages (all but the last) and
+    the final logits of OFA's loss."""
+
+    def __init__(self, params: OFAParams, student_shapes, teacher_shapes, num_classes: int):
+        super().__init__()
+        self.params = params
+        self.branches = OFABranches(student_shapes[:-1], num_classes)
+
+    def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
+        p = self.params
+        ofa = ofa_total(self.branches(feats[:-1]), logits, t_logits, labels, p.ofa_eps)
+        return p.ce_weight * ce + p.ofa_weight * ofa, {"ce": float(ce.detach()), "ofa": float(ofa.detach())}

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.registry import register
+
 __all__ = ["attention_mse_loss", "HiddenStateMSE"]
 
 
@@ -84,3 +86,26 @@ class HiddenStateMSE(nn.Module):
                 raise ValueError(f"mask {tuple(mask.shape)} must be (B, T) = {tuple(sq_err.shape[:2])}")
             mask = mask.to(sq_err.dtype)[..., None]
         return _masked_mean(sq_err, mask)
+
+
+@register("attention_alignment", "attention_mse")
+class AttentionMSEAlignment:
+    """:func:`attention_mse_loss` on every paired layer (the student's kept heads), averaged over layers."""
+
+    needs_attentions = True
+
+    @staticmethod
+    def qkv_layers(layer_map):
+        return [], []
+
+    @staticmethod
+    def loss(layer_map, mask, *, student_attn, teacher_attn, kept=None, **unused) -> torch.Tensor:
+        from methods.attention_alignment import kept_heads
+
+        losses = []
+        for s_layer, t_layer in layer_map:
+            s = student_attn[s_layer]
+            heads = kept_heads(kept, s_layer, s.shape[1])
+            if heads:
+                losses.append(attention_mse_loss(s[:, heads], teacher_attn[t_layer][:, heads], mask))
+        return torch.stack(losses).mean()

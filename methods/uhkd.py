@@ -13,16 +13,18 @@ Tokens (B, N, C) are turned into grids as in :mod:`methods.feature_grid` (class 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from methods.feature_grid import grid_shape, resize_to, to_grid
 from methods.logit_kd import kd_kl_loss
+from methods.registry import MethodParams, register
 
-__all__ = ["FeatureAlignment", "FrequencyTransform", "UHKDDistiller", "frequency_features", "uhkd_loss"]
+__all__ = ["FeatureAlignment", "FrequencyTransform", "UHKD", "UHKDDistiller", "frequency_features", "uhkd_loss"]
 
 
 def frequency_features(x: torch.Tensor, crop: int = 4, mode: str = "amplitude") -> torch.Tensor:
@@ -138,3 +140,29 @@ def uhkd_loss(student_freq: Sequence[torch.Tensor], teacher_freq: Sequence[torch
     total = feature_weight * feature + kd_weight * kd + ce_weight * ce
     parts = {"feature": feature.item(), "kd": kd.item(), "ce": ce.item(), "total": total.item()}
     return total, parts
+
+
+class UHKDParams(MethodParams):
+    ce_weight: float = Field(1.0, ge=0)
+    kd_weight: float = Field(1.0, ge=0)
+    feature_weight: float = Field(1.0, ge=0)
+    temperature: float = Field(4.0, gt=0)
+    crop: int = Field(4, ge=1, description="low-frequency window")
+    freq_mode: Literal["amplitude", "realimag"] = "amplitude"
+
+
+@register("image_kd", "uhkd", UHKDParams)
+class UHKD(UHKDDistiller):
+    """:func:`uhkd_loss` on every feature stage: teacher stages through the FFT transform, student
+    stages through the learnable alignment, plus the KD and CE terms."""
+
+    def __init__(self, params: UHKDParams, student_shapes, teacher_shapes, num_classes: int):
+        super().__init__(student_shapes, teacher_shapes, params.crop, params.freq_mode)
+        self.params = params
+
+    def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
+        p = self.params
+        s_freq, t_freq = self(feats, t_feats)
+        total, parts = uhkd_loss(s_freq, t_freq, logits, t_logits, labels, p.feature_weight, p.kd_weight,
+                                 p.ce_weight, p.temperature)
+        return total, {k: v for k, v in parts.items() if k != "total"}

@@ -52,7 +52,7 @@ def test_kd_and_uhkd_distillation_terms_vanish_when_the_teacher_is_the_student(d
         feats, logits = student.features_and_logits(images)
     spec = StudentSpec(kind="resnet", depth=8)
     for kind in ("kd", "uhkd"):
-        model = Distillation(Method(name="m", kind=kind, crop=4), student, student_stages(spec),
+        model = Distillation(Method(name="m", kind=kind, **({"crop": 4} if kind == "uhkd" else {})), student, student_stages(spec),
                              [tuple(f.shape[1:]) for f in feats], 10, images[:2]).eval()
         if kind == "uhkd":  # an identity alignment: the 1x1 conv passes each channel through
             for proj in model.uhkd.align.projectors:

@@ -1,17 +1,12 @@
 """Train one student on CIFAR images with every distillation method and seed, from a trained CNN teacher.
 
-Methods (``kind``), each a loss on the student's logits (and features) against the frozen teacher's:
-- ``none``: cross-entropy only;
-- ``kd``: ce_weight·CE + kd_weight·T²·KL (Hinton; ``methods.logit_kd``);
-- ``dkd``: CE + warm-up·DKD(α, β, T) (``methods.dkd``; the weight ramps linearly over ``warmup`` of training, as in mdistiller);
-- ``fitnet``: CE + feature_weight·MSE of a 1×1-conv projection of one student stage onto the teacher's
-  stage (``methods.fitnet``);
-- ``ofa``: CE + Σ over exit branches on the student stages and the final logits of OFA's loss
-  (``methods.ofa``);
-- ``uhkd``: ce_weight·CE + kd_weight·KL + feature_weight·Σ_levels MSE of low-frequency amplitudes,
-  teacher stages through the FFT transform, student stages through the learnable alignment
-  (``methods.uhkd``). With the KD weights UHKD is the KD baseline plus the frequency term, so
-  UHKD − KD isolates that term.
+Methods are chosen by name (``kind``) from the ``image_kd`` family of :mod:`methods.registry`, each
+entry's other keys validated against that method's own parameter schema: ``none`` (cross-entropy
+only, ``methods.no_distillation``), ``kd`` (``methods.logit_kd``), ``dkd``, ``fitnet``, ``ofa``,
+``uhkd`` (their modules in ``methods/``); a new method is one more module there. A method object
+holds its learnable parts (trained with the student) and computes its loss from the student's
+cross-entropy, stage features and logits and the frozen teacher's. With the KD weights UHKD is the
+KD baseline plus the frequency term, so UHKD − KD isolates that term.
 Features: the three stage outputs of a CIFAR ResNet, the blocks at one, two and three thirds of the
 depth of a ViT / MLP-Mixer (tokens turned into grids).
 
@@ -30,11 +25,10 @@ import shutil
 import statistics
 import time
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, SerializeAsAny, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -50,11 +44,9 @@ from acbench.training import TrainSettings, train
 from acbench.training.loop import steps_per_epoch
 from acbench.vision.cifar_tensors import augment, normalize
 from acbench.vision.students import features_and_logits
-from methods.dkd import dkd_loss
-from methods.fitnet import FitNetHint
-from methods.logit_kd import kd_kl_loss
-from methods.ofa import OFABranches, ofa_total
-from methods.uhkd import UHKDDistiller, uhkd_loss
+from methods.registry import MethodParams, UnknownMethod, lookup, parse_params
+
+FAMILY = "image_kd"
 
 CHECKPOINTS = "runs"
 TABLE = True
@@ -62,20 +54,24 @@ ITEMS = True  # per-item records under items/ (acbench.items)
 
 
 class Method(Strict):
+    """One entry of ``methods``: ``name``, ``kind`` (a registered ``image_kd`` method) and that
+    method's own parameters beside them (validated against its schema; unknown keys are errors)."""
+
     name: str = Field(pattern=r"^[a-z0-9_]+$")
-    kind: Literal["none", "kd", "dkd", "fitnet", "ofa", "uhkd"]
-    temperature: float = Field(4.0, gt=0)
-    ce_weight: float = Field(1.0, ge=0)
-    kd_weight: float = Field(1.0, ge=0)
-    feature_weight: float = Field(1.0, ge=0, description="fitnet / uhkd feature term")
-    dkd_alpha: float = 1.0
-    dkd_beta: float = 8.0
-    warmup: float = Field(0.1, ge=0, le=1, description="dkd: fraction of training over which its weight ramps up")
-    hint_stage: int = Field(1, ge=0, le=2, description="fitnet: which of the three stages")
-    ofa_eps: float = Field(1.0, gt=0)
-    ofa_weight: float = Field(1.0, ge=0)
-    crop: int = Field(4, ge=1, description="uhkd: low-frequency window")
-    freq_mode: Literal["amplitude", "realimag"] = "amplitude"
+    kind: str
+    params: SerializeAsAny[MethodParams]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_of_kind(cls, data):
+        if not isinstance(data, dict) or "params" in data or "kind" not in data:
+            return data
+        rest = {k: v for k, v in data.items() if k not in ("name", "kind")}
+        try:
+            params = parse_params(FAMILY, data["kind"], rest)
+        except UnknownMethod as exc:
+            raise ValueError(str(exc)) from None
+        return {"name": data.get("name"), "kind": data["kind"], "params": params}
 
 
 class Config(Strict):
@@ -101,7 +97,8 @@ class Config(Strict):
 
 
 class Distillation(nn.Module):
-    """The student plus the method's learnable parts, trained together; ``loss(images, labels, t_feats, t_logits, progress)``."""
+    """The student plus the method's learnable parts (the submodule named after the method's kind),
+    trained together; ``loss(images, labels, t_feats, t_logits, progress)``."""
 
     def __init__(self, method: Method, student: nn.Module, stages: list[int], teacher_shapes, num_classes: int,
                  sample: torch.Tensor):
@@ -110,36 +107,13 @@ class Distillation(nn.Module):
         with torch.no_grad():
             feats, _ = features_and_logits(student, sample, stages)
         student_shapes = [tuple(f.shape[1:]) for f in feats]
-        if method.kind == "fitnet":
-            self.hint = FitNetHint(student_shapes[method.hint_stage][0], teacher_shapes[method.hint_stage][0])
-        elif method.kind == "ofa":
-            self.branches = OFABranches(student_shapes[:-1], num_classes)
-        elif method.kind == "uhkd":
-            self.uhkd = UHKDDistiller(student_shapes, teacher_shapes, method.crop, method.freq_mode)
+        impl = lookup(FAMILY, method.kind).impl
+        self.add_module(method.kind, impl(method.params, student_shapes, teacher_shapes, num_classes))
 
     def loss(self, images, labels, t_feats, t_logits, progress: float) -> tuple[torch.Tensor, dict[str, float]]:
-        m = self.method
         feats, logits = features_and_logits(self.student, images, self.stages)
         ce = F.cross_entropy(logits, labels)
-        if m.kind == "none":
-            return ce, {"ce": float(ce.detach())}
-        if m.kind == "kd":
-            kd = kd_kl_loss(logits, t_logits, m.temperature)
-            return m.ce_weight * ce + m.kd_weight * kd, {"ce": float(ce.detach()), "kd": float(kd.detach())}
-        if m.kind == "dkd":
-            dkd = dkd_loss(logits, t_logits, labels, m.dkd_alpha, m.dkd_beta, m.temperature)
-            ramp = min(1.0, progress / m.warmup) if m.warmup > 0 else 1.0
-            return m.ce_weight * ce + ramp * dkd, {"ce": float(ce.detach()), "dkd": float(dkd.detach())}
-        if m.kind == "fitnet":
-            hint = self.hint(feats[m.hint_stage], t_feats[m.hint_stage])
-            return m.ce_weight * ce + m.feature_weight * hint, {"ce": float(ce.detach()), "hint": float(hint.detach())}
-        if m.kind == "ofa":
-            ofa = ofa_total(self.branches(feats[:-1]), logits, t_logits, labels, m.ofa_eps)
-            return m.ce_weight * ce + m.ofa_weight * ofa, {"ce": float(ce.detach()), "ofa": float(ofa.detach())}
-        s_freq, t_freq = self.uhkd(feats, t_feats)
-        total, parts = uhkd_loss(s_freq, t_freq, logits, t_logits, labels, m.feature_weight, m.kd_weight,
-                                 m.ce_weight, m.temperature)
-        return total, {k: v for k, v in parts.items() if k != "total"}
+        return getattr(self, self.method.kind).loss(ce, feats, logits, t_feats, t_logits, labels, progress)
 
 
 class TeacherCache:

@@ -42,10 +42,10 @@ from acbench.solver.losses import distill_loss, task_loss
 from acbench.solver.settings import SolverTrainSettings, param_groups
 from acbench.solver.model import MWPSolver
 from acbench.training import train
-from methods.attention_alignment import alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
+from methods.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
 from methods.attention_capture import capture_qkv
 
-Loss = Literal["attention_mse", "minilm", "minilm_no_vr", "minilmv2", "logit_kd", "none"]
+Loss = Literal["logit_kd", "none"] | AlignLoss  # or a registered attention-alignment loss (methods.registry)
 
 CHECKPOINTS = "runs"
 TABLE = True
