@@ -23,6 +23,7 @@ typical use:
   acbench check --profile smoke                  exit 1 when a verdict or metric moved from the committed one
   acbench check --profile cpu --strict           ... and when a claim checkable at cpu is not supported
   acbench pipeline                               write dvc.yaml from the replication folders (--check: compare)
+  acbench new my_paper [--from uhkd]             a new replication folder that runs at smoke at once
   dvc repro                                      the whole pipeline at the profile in params.yaml
 
 exit codes:
@@ -107,6 +108,14 @@ def cmd_reference(args: argparse.Namespace) -> int:
     for rep in _replications(args.replications):
         print(f"[acbench] wrote {freeze(rep, args.profile)}", file=sys.stderr)
         print(f"[acbench] wrote {freeze_verdicts(rep, args.profile)}", file=sys.stderr)
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from acbench.scaffold import new_replication
+
+    _, todo = new_replication(args.name, args.source)
+    print(todo)
     return 0
 
 
@@ -202,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stage where the "
                    "committed dvc.yaml differs from what the folders make")
     p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("new", help="write a new replication folder that runs at smoke at once, and print what "
+                                   "to fill in")
+    p.add_argument("name", help="folder name under replications/ (lower-case letters, digits, '_')")
+    p.add_argument("--from", dest="source", metavar="EXISTING",
+                   help="copy params.yaml, published.yaml and stages/ of this replication (default: a CIFAR "
+                        "distillation study built from the engine experiments)")
+    p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("data", help="list datasets, or verify their files (checksums) under a root: every "
                                     "present file is checked, absent ones are listed apart; exit 0 only when "
