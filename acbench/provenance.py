@@ -7,7 +7,9 @@ A stage's run key is the SHA-256 of
 - every dataset it reads, by its declaration's file checksums and splits (``datasets/<name>.yaml``);
 - the source of every project module in its import closure, computed statically (``ast``) from its
   experiment module and the stage runner through ``acbench``, ``methods``, dataset loaders and
-  replication-folder code, wherever they live (file contents only, so moving a file is no change);
+  replication-folder code, wherever they live (file contents only, so moving a file is no change),
+  plus the ``methods/`` modules that register a method the stage's configs or code name (methods are
+  looked up by name at run time: :func:`methods_named`);
 - the versions of the libraries that change numerics (``LIBRARIES``).
 
 Finished-run records, resumable training checkpoints and caches are keyed by it (``run_key``), and
@@ -184,6 +186,39 @@ def dataset_digest(name: str) -> str:
                                   sort_keys=True))
 
 
+# ---------------------------------------------------------------- methods named
+_registrations: dict[tuple[Path, int, int], frozenset[str]] = {}
+
+
+def _registered_names(path: Path) -> frozenset[str]:
+    """Method names ``path`` registers: ``register("<family>", "<name>", ...)`` calls (decorators)."""
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _registrations:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, ast.Call) or len(node.args) < 2:
+                continue
+            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            name = node.args[1]
+            if func == "register" and isinstance(name, ast.Constant) and isinstance(name.value, str):
+                names.add(name.value)
+        _registrations[key] = frozenset(names)
+    return _registrations[key]
+
+
+def methods_named(strings: set[str]) -> list[Path]:
+    """Modules of ``methods/`` that register a method named among ``strings``. The registry
+    (``methods/registry.py``) finds methods by name at run time, so no import statement links a
+    stage to the method it names; its config (or a default in its code) does."""
+    found: set[Path] = set()
+    for root in _roots():
+        for path in sorted((root / "methods").glob("*.py")):
+            if _registered_names(path) & strings:
+                found.add(path.resolve())
+    return sorted(found)
+
+
 # ---------------------------------------------------------------- stage code
 @dataclass(frozen=True)
 class StageCode:
@@ -208,6 +243,11 @@ def stage_code(experiment: ModuleType, configs: Iterable[BaseModel] = (), datase
     every dataset named in the closure's string constants or in ``configs`` (all the profiles a stage runs at)."""
     closure = import_closure([Path(experiment.__file__), source_root() / RUNNER_MODULE])
     strings = set().union(*(_config_strings(c.model_dump(mode="json")) for c in configs))
+    while True:  # methods named by the configs or the code join the closure, with what they import
+        grown = import_closure(closure + methods_named(_string_constants(closure) | strings))
+        if grown == closure:
+            break
+        closure = grown
     names = sorted(set(datasets_named(_string_constants(closure) | strings)) | set(datasets))
     loaders = [p.with_suffix(".py") for n, p in _declarations().items()
                if n in names and p.with_suffix(".py").is_file()]

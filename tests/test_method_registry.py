@@ -91,3 +91,19 @@ def test_the_registered_kd_loss_is_the_weighted_sum_the_stage_used_to_compute():
     expected = 0.3 * F.cross_entropy(logits, labels) + 0.7 * kd_kl_loss(logits, t_logits, 2.0)
     assert torch.equal(loss, expected)
     assert set(logs) == {"ce", "kd"}
+
+
+def test_a_stage_depends_on_the_method_modules_its_config_names_and_no_others():
+    """No import statement links cifar.kd to methods/dkd.py (the registry finds it by name): the
+    stage's code closure, and so its run key and its DVC deps, must still contain it."""
+    from acbench.provenance import display, stage_inputs
+
+    def methods_of(replication, stage):
+        return {display(p) for p in stage_inputs(replication, stage).code.modules if display(p).startswith("methods/")}
+
+    vit = methods_of("uhkd", "vit")
+    assert {"methods/dkd.py", "methods/fitnet.py", "methods/ofa.py", "methods/uhkd.py", "methods/logit_kd.py"} <= vit
+    assert not vit & {"methods/minilm.py", "methods/minilmv2.py", "methods/tinybert.py"}
+    students = methods_of("attention_distillation", "students_3x384")
+    assert {"methods/minilm.py", "methods/minilmv2.py", "methods/tinybert.py"} <= students
+    assert "methods/uhkd.py" not in students
