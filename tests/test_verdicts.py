@@ -145,3 +145,50 @@ def test_bad_compare_design_or_floor_names_file_and_field(repo, change, pattern)
     with pytest.raises(ConfigError, match=pattern) as err:
         load_replication(REPLICATION)
     assert str(path) in str(err.value)
+
+
+def _write_records(root, runs: dict[str, np.ndarray], extra_metrics=None):
+    log = ItemLog()
+    for name, outcomes in runs.items():
+        ids = tuple(f"q{i}" for i in range(len(outcomes)))
+        log.add_outcomes(name, Outcomes(ids, tuple(bool(x) for x in outcomes), ("0",) * len(outcomes)))
+    out = root / "results" / "cpu" / REPLICATION / "efficiency"
+    write_metrics(out, {**published_values(root), **(extra_metrics or {})}, [], {}, log.write(out))
+
+
+def _with_claim(root, claim):
+    edit_yaml(root / "replications" / REPLICATION / "published.yaml", lambda d: d["claims"].append(claim))
+    rep = load_replication(REPLICATION)
+    return judge(rep, next(c for c in rep.published.claims if c.id == claim["id"]), "cpu")
+
+
+def _exact_accuracy(n, correct, seed):
+    out = np.zeros(n, dtype=bool)
+    out[np.random.default_rng(seed).choice(n, correct, replace=False)] = True
+    return out
+
+
+def test_prunable_share_of_a_pruning_curve(fake_repo):
+    """Accuracy 80 / 79.5 / 78.6 / 70% at 0 / 10 / 20 / 30% of heads pruned, 2 points allowed: 20% is
+    prunable, and no resample reaches 30% (a 10-point drop), so a claim of >= 30% is contradicted."""
+    _write_records(fake_repo, {f"michel@{pct}": _exact_accuracy(1000, k, pct)
+                               for pct, k in ((0, 800), (10, 795), (20, 786), (30, 700))})
+    r = _with_claim(fake_repo, {**GAIN, "id": "prunable", "value": 40, "tolerance": 10, "unit": "% of heads",
+                                "compare": {"statistic": "prunable_share", "drop_points": 2.0,
+                                            "a": {"stage": "efficiency", "run": "michel"}}, "design": None})
+    assert r.estimate == pytest.approx(20.0)
+    assert r.low <= 20.0 <= r.high < 30.0 and r.verdict == CONTRADICTED
+
+
+def test_recovery_share_is_paired_over_three_conditions(fake_repo):
+    teacher = _exact_accuracy(1000, 800, 1)
+    pruned = teacher.copy()
+    pruned[np.flatnonzero(teacher)[:200]] = False  # pruning loses 20 points
+    kd = pruned.copy()
+    kd[np.flatnonzero(teacher & ~pruned)[:150]] = True  # KD wins back 15 of them: 75%
+    _write_records(fake_repo, {"test": teacher, "prune@0.30": pruned, "kd@s0": kd})
+    r = _with_claim(fake_repo, {**GAIN, "id": "recovers", "value": 50, "unit": "%", "design": None,
+                                "compare": {"statistic": "recovery", "a": {"stage": "efficiency", "run": "kd"},
+                                            "b": {"stage": "efficiency", "run": "prune@0.30"},
+                                            "reference": {"stage": "efficiency", "run": "test"}}})
+    assert r.estimate == pytest.approx(75.0) and 50 < r.low < 75 < r.high and r.verdict == SUPPORTED

@@ -57,7 +57,9 @@ def verdict_cell(r: ClaimResult) -> str:
 
 
 def reason_cell(r: ClaimResult) -> str:
-    return "—" if r.reason == NO_ITEMS else r.reason.replace("|", "\\|").replace("\n", " ")
+    if r.reason == NO_ITEMS:
+        return "point value only: the stage ran before per-item records were kept (re-run it for an interval)"
+    return r.reason.replace("|", "\\|").replace("\n", " ")
 
 
 def headline(replications: list[Replication]) -> tuple[list[ClaimResult], list[str]]:
