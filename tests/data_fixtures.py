@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from acbench.data import mirror
 from acbench.data.checksum import forget_verified
 from acbench.data.errors import ENV_CACHE, ENV_ROOT
 from acbench.data.registry import datasets_dir
@@ -36,8 +37,10 @@ def data_root() -> Path:
 
 @pytest.fixture
 def cache_env(monkeypatch, tmp_path) -> Path:
-    """No ``ACBENCH_DATA_ROOT``, a fresh empty cache dir, and a fresh verification memo."""
+    """No ``ACBENCH_DATA_ROOT`` nor mirror beside the checkout, a fresh empty cache dir, and a fresh
+    verification memo."""
     monkeypatch.delenv(ENV_ROOT, raising=False)
+    monkeypatch.setattr(mirror, "beside_checkout", lambda: None)
     cache = tmp_path / "cache"
     monkeypatch.setenv(ENV_CACHE, str(cache))
     forget_verified()

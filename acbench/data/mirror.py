@@ -1,8 +1,10 @@
-"""Where dataset files come from: an explicit root, ``ACBENCH_DATA_ROOT``, or the download cache.
+"""Where dataset files come from: an explicit root, ``ACBENCH_DATA_ROOT``, the mirror beside the
+checkout, or the download cache.
 
-Order: the ``root`` argument, else the ``ACBENCH_DATA_ROOT`` environment variable (both are
-*mirrors*: read and verified, never written), else the cache (``ACBENCH_CACHE_DIR``, default
-``~/.cache/acbench/data``), filled from the declared public URLs. Every layout is
+Order: the ``root`` argument, else the ``ACBENCH_DATA_ROOT`` environment variable, else the offline
+mirror ``../shared/data`` beside the repository when it exists (where our machines and CI keep it; all
+three are *mirrors*: read and verified, never written), else the cache (``ACBENCH_CACHE_DIR``,
+default ``~/.cache/acbench/data``), filled from the declared public URLs. Every layout is
 ``<root>/<folder>/<file>``, the same as the offline data mirror's.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from acbench import paths
 from acbench.data.checksum import verify_file
 from acbench.data.declaration import Declaration, FileSpec
 from acbench.data.download import download
@@ -33,12 +36,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get(ENV_CACHE) or DEFAULT_CACHE).expanduser()
 
 
+def beside_checkout() -> Path | None:
+    """``../shared/data`` next to the repository root, when that folder exists."""
+    candidate = paths.repo_root().parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
 def data_root(root: Path | str | None = None) -> DataRoot:
     """Resolve the data root (see the module docstring for the order)."""
     if root is not None:
         found = DataRoot(Path(root).expanduser(), "the root= argument", False)
     elif os.environ.get(ENV_ROOT):
         found = DataRoot(Path(os.environ[ENV_ROOT]).expanduser(), ENV_ROOT, False)
+    elif (mirror := beside_checkout()) is not None:
+        return DataRoot(mirror.resolve(), f"the mirror beside the checkout ({mirror}; set {ENV_ROOT} to use "
+                        "another)", False)
     else:
         return DataRoot(cache_dir(), f"the download cache ({ENV_CACHE} or {DEFAULT_CACHE})", True)
     if not found.path.is_dir():
