@@ -12,6 +12,7 @@ from acbench.config import Claim, Replication
 from acbench.report.floors import evaluate_floor
 from acbench.report.verdict import (NO_ITEMS, NOT_TESTABLE, ClaimResult, deciding_profile, judge,
                                     profiles_with_results)
+from acbench.results import METRICS_FILE, ResultsError, read_metrics
 from acbench.stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 VERDICT_MARK = {SUPPORTED: "✅ supported", CONTRADICTED: "❌ contradicted", INCONCLUSIVE: "❔ inconclusive",
@@ -80,6 +81,19 @@ def summary(results: list[ClaimResult]) -> str:
             f"{counts[NOT_TESTABLE]} not testable at their profile.")
 
 
+def stages_without_provenance(rep: Replication, profile: str) -> list[str]:
+    """Stages whose ``metrics.json`` at ``profile`` exists but carries no provenance (written before run keys)."""
+    out = []
+    for stage in rep.params.stages:
+        path = paths.stage_dir(profile, rep.name, stage) / METRICS_FILE
+        try:
+            if path.is_file() and "provenance" not in read_metrics(path)["meta"]:
+                out.append(stage)
+        except ResultsError:
+            continue
+    return out
+
+
 def replication_section(rep: Replication, report_dir: Path) -> str:
     profiles = profiles_with_results(rep) or [deciding_profile(rep, rep.published.claims[0])]
     lines = [f"## `{rep.name}` — {rep.published.paper}: {rep.published.title}", "",
@@ -117,6 +131,11 @@ def replication_section(rep: Replication, report_dir: Path) -> str:
         lines += [f"Why our numbers differ where they do: [{rep.name}/README.md]"
                   f"({os.path.relpath(readme, report_dir)}).", ""]
     for profile in profiles_with_results(rep):
+        unkeyed = stages_without_provenance(rep, profile)
+        if unkeyed:
+            lines += [f"Results at profile `{profile}` produced before provenance keys (no `meta.provenance`; "
+                      f"not traceable to the code and data beside them until re-run): "
+                      + ", ".join(f"`{s}`" for s in unkeyed) + ".", ""]
         for stage in rep.params.stages:
             stage_dir = paths.stage_dir(profile, rep.name, stage)
             table = stage_dir / "table.md"
