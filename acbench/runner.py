@@ -40,10 +40,37 @@ def _estimate(profile: str, replication: str, stages: list[str]) -> str:
     return text + (f" (+{missing} stage(s) without a recorded time)" if missing else "")
 
 
+def pipeline_position(replication: str, stages: list[str], profile: str) -> str | None:
+    """Where this run sits in the root ``dvc.yaml`` (the DVC stage running exactly ``stages``), and how long
+    the pipeline's later stages took last time; None when no DVC stage runs these stages."""
+    import yaml
+
+    path = paths.repo_root() / "dvc.yaml"
+    try:
+        entries = list((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {}).values())
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    wanted = f"acbench run {replication} " + " ".join(f"--stage {s}" for s in stages) + " --profile"
+    index = next((i for i, e in enumerate(entries) if isinstance(e, dict) and wanted in str(e.get("cmd", ""))), None)
+    if index is None:
+        return None
+    later = 0.0
+    for entry in entries[index + 1:]:
+        words = str(entry.get("cmd", "")).split()
+        if len(words) > 4 and words[2:4] == ["acbench", "run"]:
+            names = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--stage"]
+            later += sum(last_seconds(profile, words[4], n) or 0.0 for n in names)
+    return (f"DVC stage {index + 1}/{len(entries)} of dvc.yaml; the replication stages after it took "
+            f"{_duration(later)} last time (those with a recorded time)")
+
+
 def run_stages(rep: Replication, stages: list[str], profile: str) -> None:
     from acbench.experiments import get_experiment
 
     configs = {stage: rep.stage_config(stage, profile) for stage in stages}  # all validated before any runs
+    position = pipeline_position(rep.name, stages, profile)
+    if position:
+        print(f"[acbench] {position}", file=sys.stderr)
     began = time.perf_counter()
     for i, stage in enumerate(stages, 1):
         out_dir = paths.stage_dir(profile, rep.name, stage)

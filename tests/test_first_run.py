@@ -40,3 +40,15 @@ def test_report_marks_results_produced_before_provenance_keys(fake_repo):  # noq
     with provenance.active(provenance.Provenance("r", "efficiency", "smoke", "c", {}, {}, "code", ())):
         write_stage_metrics(fake_repo, "smoke", {"stage_seconds": 1.0})
     assert stages_without_provenance(rep, "smoke") == []
+
+
+def test_a_run_says_where_it_sits_in_the_pipeline(fake_repo):  # noqa: F811
+    (fake_repo / "dvc.yaml").write_text(
+        "stages:\n"
+        "  a-efficiency:\n    cmd: python -m acbench run dynamic_head_pruning_kd --stage efficiency --profile ${profile}\n"
+        "  b-later:\n    cmd: python -m acbench run dynamic_head_pruning_kd --stage efficiency --stage x --profile ${profile}\n"
+        "  report:\n    cmd: python -m acbench report --profile ${profile}\n")
+    write_stage_metrics(fake_repo, "smoke", {"stage_seconds": 130.0})
+    line = runner.pipeline_position("dynamic_head_pruning_kd", ["efficiency"], "smoke")
+    assert line.startswith("DVC stage 1/3 of dvc.yaml") and "took 2 min 10 s last time" in line
+    assert runner.pipeline_position("dynamic_head_pruning_kd", ["other"], "smoke") is None
