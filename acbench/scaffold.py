@@ -3,7 +3,8 @@
 Without ``--from`` the folder is a distillation study on CIFAR-10 built from the shared engine
 experiments (``cifar.teacher``, ``cifar.kd``): a ResNet-56 teacher, a small ViT student trained
 with no KD, logit KD and the method under study (``kd`` until you name yours), and one claim, "the
-method beats the best baseline", measured by ``cifar.kd``'s ``gain_over_best_baseline``. With
+method beats logit KD", judged on the paired interval of their per-image records (the comparator is
+named before the run, not the best baseline picked after it). With
 ``--from`` it copies another replication's ``params.yaml``, ``published.yaml`` and ``stages/`` code.
 Either way the README is a fresh template, and what to fill in is printed.
 """
@@ -89,9 +90,9 @@ PUBLISHED = """\
 paper: "TODO: arXiv id"
 title: "TODO: title"
 claims:
-  - id: beats_best_baseline
-    claim: "TODO: the method beats the best baseline (say which paper statement this is)."
-    metric: "top-1 gain of the method over the best of the baselines, per-seed pairs"
+  - id: beats_kd
+    claim: "TODO: the method beats logit KD, the comparator named before any run (say which paper statement this is)."
+    metric: "top-1 difference method − logit KD, paired on test images and seeds"
     value: 0
     unit: "points"
     where: "TODO: section / table of the paper"
@@ -99,7 +100,16 @@ claims:
     tolerance: 0
     tolerance_reason: "Directional ('beats'): the threshold is 0 and there is no slack."
     profiles: [cpu, paper]
-    result: {{stage: students, key: gain_over_best_baseline}}
+    compare:
+      statistic: difference
+      a: {{stage: students, run: method}}
+      b: {{stage: students, run: kd}}
+    design:
+      disagreement: 0.2
+      basis: "TODO: assumed share of test images on which the two students disagree (a pilot run's, once there is one)"
+      at:
+        smoke: {{items: 20, seeds: 1}}
+        cpu: {{items: 5000, seeds: 3}}
 """
 
 TODO_BLANK = """\

@@ -33,10 +33,10 @@ def test_new_folder_validates_at_every_profile_and_lists_its_claim(empty_root, c
     assert "fill in:" in printed and "published.yaml" in printed and "acbench run toy_paper --profile smoke" in printed
     rep = load_replication("toy_paper")  # every stage's config at smoke, cpu and paper
     assert rep.params.stages == {"teacher": "cifar.teacher", "students": "cifar.kd"}
-    assert [c.id for c in rep.published.claims] == ["beats_best_baseline"]
-    assert rep.published.claims[0].result.stage == "students"
+    assert [c.id for c in rep.published.claims] == ["beats_kd"]
+    assert {c.stage for c in rep.published.claims[0].compare.conditions()} == {"students"}
     assert main(["list", "toy_paper"]) == 0
-    assert "beats_best_baseline" in capsys.readouterr().out
+    assert "beats_kd" in capsys.readouterr().out
 
 
 def test_new_from_existing_copies_its_stage_code_under_the_new_name(tmp_path):
@@ -119,5 +119,5 @@ def test_newcomer_adds_a_method_and_a_replication_touching_nothing_else(tmp_path
     assert "mse" in metrics["meta"]["runs"]["method-s0"]["final_logs"]  # the toy loss trained the student
     acbench("reference", "toy_kd_paper", "--profile", "smoke")
     acbench("report", "toy_kd_paper", "--profile", "smoke")
-    assert "beats_best_baseline" in (repo / "results" / "REPORT.md").read_text()
+    assert "beats_kd" in (repo / "results" / "REPORT.md").read_text()
     assert "OK" in acbench("check", "toy_kd_paper", "--profile", "smoke")
