@@ -224,5 +224,17 @@ def attention_capture():
     return tuple(qkv[layer][name].square().sum().item() for layer in (0, 1) for name in ("q", "k", "v"))
 
 
+def attention_alignment():
+    from methods.attention_alignment import ALIGN_LOSSES, alignment_loss
+
+    attn_s, attn_t = [_attn(1), _attn(2)], [_attn(3), _attn(4)]
+    qkv = lambda seed: {layer: {k: torch.randn(B, HEADS, LEN, DIM, generator=_g(seed + 3 * layer + i))
+                                for i, k in enumerate("qkv")} for layer in (0, 1)}
+    qkv_s, qkv_t = qkv(20), qkv(40)
+    return tuple(alignment_loss(kind, [(0, 0), (1, 1)], _mask(), student_attn=attn_s, teacher_attn=attn_t,
+                                student_qkv=qkv_s, teacher_qkv=qkv_t, kept={0: [0, 1, 2], 1: [1, 3]},
+                                relation_heads=2).item() for kind in ALIGN_LOSSES)
+
+
 CASES = {name: fn for name, fn in list(globals().items())
          if callable(fn) and not name.startswith("_") and name not in ("tiny_bert",) and fn.__module__ == __name__}
