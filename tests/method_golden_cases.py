@@ -225,7 +225,7 @@ def attention_capture():
 
 
 def attention_alignment():
-    from methods.attention_alignment import ALIGN_LOSSES, alignment_loss
+    from methods.attention_alignment import alignment_loss
 
     attn_s, attn_t = [_attn(1), _attn(2)], [_attn(3), _attn(4)]
     qkv = lambda seed: {layer: {k: torch.randn(B, HEADS, LEN, DIM, generator=_g(seed + 3 * layer + i))
@@ -233,7 +233,19 @@ def attention_alignment():
     qkv_s, qkv_t = qkv(20), qkv(40)
     return tuple(alignment_loss(kind, [(0, 0), (1, 1)], _mask(), student_attn=attn_s, teacher_attn=attn_t,
                                 student_qkv=qkv_s, teacher_qkv=qkv_t, kept={0: [0, 1, 2], 1: [1, 3]},
-                                relation_heads=2).item() for kind in ALIGN_LOSSES)
+                                relation_heads=2).item()
+                 for kind in ("attention_mse", "minilm", "minilm_no_vr", "minilmv2"))
+
+
+def no_distillation():
+    import torch.nn.functional as F
+
+    from methods.no_distillation import CrossEntropyOnly
+    from methods.registry import NoParams
+
+    ce = F.cross_entropy(_logits(1), _target())
+    loss, _ = CrossEntropyOnly(NoParams(), [], [], CLASSES).loss(ce, None, _logits(1), None, _logits(2), _target(), 0.5)
+    return (loss.item(),)
 
 
 CASES = {name: fn for name, fn in list(globals().items())
