@@ -122,6 +122,7 @@ fill in:
 then:
   acbench run {name} --profile smoke            runs at once (needs the data root: ACBENCH_DATA_ROOT)
   acbench reference {name} --profile smoke      freezes the smoke reference that CI compares against
+  acbench pipeline                                   rewrites dvc.yaml with this folder's stages (commit it)
   acbench list {name}                           shows the claims"""
 
 TODO_COPY = """\
@@ -135,6 +136,7 @@ fill in:
 then:
   acbench run {name} --profile smoke            runs at once (needs the data root: ACBENCH_DATA_ROOT)
   acbench reference {name} --profile smoke      freezes the smoke reference that CI compares against
+  acbench pipeline                                   rewrites dvc.yaml with this folder's stages (commit it)
   acbench list {name}                           shows the claims"""
 
 

@@ -91,33 +91,47 @@ class ToyLogitMSE(nn.Module):
 
 @pytest.mark.slow
 def test_newcomer_adds_a_method_and_a_replication_touching_nothing_else(tmp_path, data_root):  # noqa: F811
+    """The issue's newcomer path in a copy of the repository: scaffold, one method module, its params
+    entry; `acbench pipeline` regenerates dvc.yaml with the folder's stages (the method module among
+    their deps), DVC runs them at smoke, the claim reaches REPORT.md and `acbench check`."""
     repo = tmp_path / "repo"
-    for part in ("acbench", "methods", "replications", "datasets", "params.yaml", "pyproject.toml"):
+    for part in ("acbench", "methods", "replications", "datasets", "params.yaml", "pyproject.toml", "dvc.yaml"):
         src = REAL_ROOT / part
         if src.is_dir():
             shutil.copytree(src, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, repo / part)
     env = {k: v for k, v in os.environ.items() if k != "ACBENCH_REPO_ROOT"}
-    env["ACBENCH_DATA_ROOT"] = str(data_root)
+    env.update(ACBENCH_DATA_ROOT=str(data_root), DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # DVC's `python`
 
-    def acbench(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "acbench", *args], cwd=repo, env=env, capture_output=True,
+    def run(tool: str, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", tool, *args], cwd=repo, env=env, capture_output=True,
                               text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         return done.stdout
 
-    acbench("new", "toy_kd_paper")
+    run("dvc", "init", "--no-scm", "-q")
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("profile: cpu", "profile: smoke"))
+    run("acbench", "new", "toy_kd_paper")
     (repo / "methods" / "toy_logit_mse.py").write_text(TOY_METHOD)
     params = repo / "replications" / "toy_kd_paper" / "params.yaml"
     params.write_text(params.read_text().replace(
         "{name: method, kind: kd, ce_weight: 1.0, kd_weight: 1.0, temperature: 4.0}",
         "{name: method, kind: toy_logit_mse, weight: 0.5}"))
-    acbench("run", "toy_kd_paper", "--profile", "smoke")
+    before = (repo / "dvc.yaml").read_text()
+    run("acbench", "pipeline")
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert "methods/toy_logit_mse.py" in pipeline["toy_kd_paper-students"]["deps"]
+    assert {k: v for k, v in pipeline.items() if not k.startswith("toy_kd_paper-") and k != "report"} == \
+        {k: v for k, v in yaml.safe_load(before)["stages"].items() if k != "report"}  # the others untouched
+    run("acbench", "pipeline", "--check")
+    run("dvc", "repro", "toy_kd_paper-students")
     metrics = yaml.safe_load((repo / "results" / "smoke" / "toy_kd_paper" / "students" / "metrics.json").read_text())
     assert "method.accuracy.mean" in metrics["metrics"] and "gain_over_best_baseline" in metrics["metrics"]
     assert "mse" in metrics["meta"]["runs"]["method-s0"]["final_logs"]  # the toy loss trained the student
-    acbench("reference", "toy_kd_paper", "--profile", "smoke")
-    acbench("report", "toy_kd_paper", "--profile", "smoke")
+    assert "changed" not in run("dvc", "status", "toy_kd_paper-students")
+    run("acbench", "reference", "toy_kd_paper", "--profile", "smoke")
+    run("acbench", "report", "toy_kd_paper", "--profile", "smoke")
     assert "beats_kd" in (repo / "results" / "REPORT.md").read_text()
-    assert "OK" in acbench("check", "toy_kd_paper", "--profile", "smoke")
+    assert "OK" in run("acbench", "check", "toy_kd_paper", "--profile", "smoke")
