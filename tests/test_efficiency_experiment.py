@@ -67,3 +67,20 @@ def test_flops_fall_with_every_ratio(smoke_run):
     flops = [m[f"flops@{r:.2f}"] for r in config.ratios]
     assert all(a > b for a, b in zip(flops, flops[1:]))
     assert m["flops_reduction_pct@0.00"] == 0.0 and m["speedup_pct.b1_s16@0.00"] == 0.0
+
+
+def test_every_timing_round_is_recorded_for_paired_intervals(smoke_run):
+    """Per-round times of every shape and ratio go to items/ (round i of all ratios was timed together),
+    and they reproduce the stage's median latency."""
+    from acbench.items import read_records
+
+    config, out, metrics = smoke_run
+    index = json.loads((out / "metrics.json").read_text())["items"]
+    assert len(index) == len(config.latency_shapes) * len(config.ratios)
+    for shape in config.latency_shapes:
+        for ratio in config.ratios:
+            rows = read_records(out, index, f"latency.{shape.tag}@{ratio:.2f}")
+            seconds = sorted(float(r["seconds"]) for r in rows)
+            assert [int(r["round"]) for r in rows] == list(range(config.latency.repeats))
+            median = (seconds[(len(seconds) - 1) // 2] + seconds[len(seconds) // 2]) / 2
+            assert 1e3 * median == pytest.approx(metrics[f"latency_ms.{shape.tag}@{ratio:.2f}"])
