@@ -208,7 +208,9 @@ class Floor(Strict):
     - ``fraction_of_paper``: ``result`` ≥ ``fraction`` × ``paper_value`` (e.g. the teacher's accuracy);
     - ``within``: |``result`` − ``versus``| ≤ ``bound`` (a no-harm control, e.g. a ratio-0 prune vs its teacher);
     - ``converged``: the loss curve ``meta.<result.key>`` of ``result.stage`` made at most ``bound`` % of
-      its whole decrease in its last ``window`` share of steps (see ``acbench.report.floors``).
+      its whole decrease in its last ``window`` share of steps (see ``acbench.report.floors``); where
+      ``meta.<result.key>`` maps runs (``<run>-s<seed>``) to curves, every curve of the ``runs`` named
+      (all when omitted) must pass, and the worst is reported.
     A failed floor makes the claims' verdict *not testable*, naming the floor and its value.
     """
 
@@ -221,6 +223,7 @@ class Floor(Strict):
     paper_value: float | None = None
     versus: ResultRef | None = None
     window: float = Field(0.2, gt=0, le=1 / 3)
+    runs: list[str] | None = Field(None, min_length=1, description="converged: the runs whose curves count")
     claims: list[str] = Field(min_length=1, description="ids of the claims this floor gates")
 
     @model_validator(mode="after")

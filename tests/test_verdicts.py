@@ -192,3 +192,24 @@ def test_recovery_share_is_paired_over_three_conditions(fake_repo):
                                             "b": {"stage": "efficiency", "run": "prune@0.30"},
                                             "reference": {"stage": "efficiency", "run": "test"}}})
     assert r.estimate == pytest.approx(75.0) and 50 < r.low < 75 < r.high and r.verdict == SUPPORTED
+
+
+def test_convergence_floor_reads_every_named_runs_curve(repo):
+    """A floor over the curves of several runs fails on the worst one and names it; runs it does not
+    name do not count."""
+    converged = [2.0] * 10 + [1.0] * 10 + [0.5] * 10 + [0.5] * 10 + [0.49] * 10  # last fifth: 0.7% of the drop
+    learning = [2.0 - 0.03 * i for i in range(50)]  # still falling: 0.3 of the 1.2 between first and last fifth
+    out = write_runs(repo, 0.85, 0.70)
+    data = json.loads((out / "metrics.json").read_text())
+    data["meta"]["loss_curves"] = {"method-s0": converged, "method-s1": learning, "other-s0": learning}
+    (out / "metrics.json").write_text(json.dumps(data))
+    floor = {"id": "converged", "what": "runs converged", "kind": "converged", "runs": ["method"],
+             "result": {"stage": "efficiency", "key": "loss_curves"}, "bound": 10, "claims": ["method_beats_base"]}
+    edit_yaml(repo / "replications" / REPLICATION / "published.yaml", lambda d: d["floors"].append(floor))
+    r = _judge(repo)
+    assert r.verdict == NOT_TESTABLE
+    assert r.reason == ("floor converged failed: the last 20% of training made 25.0% of the loss decrease "
+                        "(worst of 2 runs: method-s1) (floor ≤ 10%)")
+    data["meta"]["loss_curves"]["method-s1"] = converged
+    (out / "metrics.json").write_text(json.dumps(data))
+    assert _judge(repo).verdict == SUPPORTED

@@ -50,16 +50,23 @@ def evaluate_floor(profile: str, rep: Replication, floor: Floor) -> FloorStatus:
             meta = read_metrics(paths.stage_dir(profile, rep.name, floor.result.stage) / METRICS_FILE)["meta"]
         except ResultsError:
             return FloorStatus(floor, None, f"stage '{floor.result.stage}' has not run at profile {profile}")
-        curve = meta.get(floor.result.key)
-        if not isinstance(curve, list) or len(curve) < 3:
-            return FloorStatus(floor, None, f"{floor.result.stage} records no curve meta.{floor.result.key}")
+        curves = meta.get(floor.result.key)
+        if isinstance(curves, list):
+            curves = {floor.result.stage: curves}
+        if isinstance(curves, dict) and floor.runs:
+            curves = {k: v for k, v in curves.items() if k.rsplit("-s", 1)[0] in floor.runs}
+        if not isinstance(curves, dict) or not curves or any(not isinstance(c, list) or len(c) < 3 for c in curves.values()):
+            return FloorStatus(floor, None, f"{floor.result.stage} records no curve meta.{floor.result.key}"
+                                            + (f" for runs {floor.runs}" if floor.runs else ""))
         try:
-            share = last_window_share_pct([float(x) for x in curve], floor.window)
+            shares = {name: last_window_share_pct([float(x) for x in c], floor.window) for name, c in curves.items()}
         except ValueError as exc:
             return FloorStatus(floor, None, f"{floor.result.stage}: {exc}")
-        return FloorStatus(floor, share <= floor.bound,
-                           f"the last {floor.window:.0%} of training made {share:.1f}% of the loss decrease "
-                           f"(floor ≤ {floor.bound:g}%)")
+        worst = max(shares, key=shares.get)
+        which = "" if len(shares) == 1 else f" (worst of {len(shares)} runs: {worst})"
+        return FloorStatus(floor, shares[worst] <= floor.bound,
+                           f"the last {floor.window:.0%} of training made {shares[worst]:.1f}% of the loss decrease"
+                           f"{which} (floor ≤ {floor.bound:g}%)")
     value = _value(profile, rep, floor.result)
     if value is None:
         return FloorStatus(floor, None, f"{where} not measured at profile {profile}")
