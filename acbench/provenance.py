@@ -267,6 +267,18 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def code_digest(starts: Iterable[Path], libraries: Iterable[str] = ()) -> str:
+    """Digest of the source of ``starts`` and their import closure (contents only) and of the named
+    libraries' versions: the key of a cache that code derives from its inputs."""
+    versions = {}
+    for name in libraries:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return text_sha256(json.dumps([StageCode(tuple(import_closure(starts)), ()).digest(), versions], sort_keys=True))
+
+
 def config_digest(config: BaseModel) -> str:
     return text_sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True))
 

@@ -137,3 +137,17 @@ def test_a_missing_upstream_output_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("ACBENCH_REPO_ROOT", str(repo))
     with pytest.raises(StageInputMissing, match=r"checkpoints/smoke/uhkd/teacher: missing.*acbench run uhkd --stage teacher"):
         provenance.stage_provenance("uhkd", "vit", "smoke")
+
+
+def test_decoded_image_cache_is_keyed_by_the_decoding_code(tmp_path, monkeypatch):
+    import shutil
+
+    from acbench.vision import cifar_tensors as ct
+
+    shutil.copytree(ROOT / "datasets", tmp_path / "datasets")
+    monkeypatch.setenv("ACBENCH_REPO_ROOT", str(tmp_path))
+    before = ct.cache_path("test", tmp_path)
+    assert ct.cache_path("test", tmp_path) == before
+    loader = tmp_path / "datasets" / "cifar10_jpeg.py"
+    loader.write_text(loader.read_text() + "\nDECODE_CHANGED = True\n")
+    assert ct.cache_path("test", tmp_path) != before

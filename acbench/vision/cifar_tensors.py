@@ -9,10 +9,12 @@ training. ``normalize`` turns uint8 images into ImageNet-normalised floats (what
 checkpoints expect); ``augment`` is the usual CIFAR crop-and-flip, batch-wise on tensors.
 
 Decoding is cached: the decoded full split is saved once in ``cache_dir`` (default
-``<repo>/checkpoints/cache/``, git-ignored) as ``cifar10_jpeg-<split>-<zip SHA-256>.safetensors`` with a
-``.sha256`` sidecar (verified before the cache is read; a damaged cache is refused). The name
+``<repo>/checkpoints/cache/``, git-ignored) as ``cifar10_jpeg-<split>-<zip SHA-256>-<code>.safetensors``
+with a ``.sha256`` sidecar (verified before the cache is read; a damaged cache is refused). The name
 carries the zip's SHA-256 (the declared one, which the data layer verifies the zip against before
-decoding), so a different zip never reuses a stale cache. A cache hit does not touch the zip.
+decoding) and a digest of the decoding code (this module, the dataset's loader and what they import)
+with the Pillow and torch versions, so a different zip or decoder never reuses a stale cache. A cache
+hit does not touch the zip.
 """
 from __future__ import annotations
 
@@ -54,7 +56,16 @@ def cache_path(split: str, cache_dir: Path | str | None = None, dataset: str = D
     _, files = decl.split(split)
     (zip_name,) = files
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return folder / f"{dataset}-{split}-{decl.file(zip_name).sha256}.safetensors"
+    return folder / f"{dataset}-{split}-{decl.file(zip_name).sha256}-{decoder_digest(dataset)[:12]}.safetensors"
+
+
+def decoder_digest(dataset: str = DATASET) -> str:
+    """Digest of the code that decodes ``dataset`` (this module, its loader, their imports) and of the
+    Pillow and torch versions."""
+    from acbench import provenance
+    from acbench.data.registry import datasets_dir
+
+    return provenance.code_digest([Path(__file__), datasets_dir() / f"{dataset}.py"], ("pillow", "torch"))
 
 
 def stratified_indices(labels: torch.Tensor | Sequence[int], limit: int, seed: int = 0,
