@@ -19,13 +19,17 @@ norm, the normalisation and the sign of the entropy open; here they are argument
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from methods.attention_heads import _head_index, attention_layers
+from methods.registry import MethodParams, NoParams, register
 
-__all__ = ["weight_norms", "attention_entropy", "normalize_per_layer", "combined_score", "lowest_heads"]
+__all__ = ["weight_norms", "attention_entropy", "normalize_per_layer", "combined_score", "lowest_heads",
+           "CombinedScore", "EntropyScore", "MichelScore", "RandomOrder", "WeightNormScore"]
 
 
 def weight_norms(model: nn.Module, p: float = 2.0) -> torch.Tensor:
@@ -119,3 +123,88 @@ def lowest_heads(scores: torch.Tensor, count: int, exclude: set[tuple[int, int]]
         raise ValueError(f"cannot choose {count} heads: only {len(chosen)} are prunable "
                          f"with min_per_layer={min_per_layer}")
     return chosen
+
+
+# ---------------------------------------------------------------- scores by name (methods.registry)
+# A ``head_importance`` score provides ``needs_attentions`` (reads attention entropy),
+# ``needs_gate_grad`` (reads |dL/dgate|, methods.head_gates), ``random_order`` (ranks heads by a
+# seeded random order instead of a score) and ``score(params, encoder, entropy, gate_grad)``:
+# (layers, heads), higher = keep, or None when it has no score.
+Normalize = Literal["minmax", "l2", "mean", "none"]
+
+
+class CombinedParams(MethodParams):
+    alpha: float = Field(0.5, ge=0, le=1)
+    norm_p: float = Field(2.0, gt=0)
+    entropy_sign: Literal[-1, 1] = -1
+    normalize: Normalize = "minmax"
+
+
+class WeightNormParams(MethodParams):
+    norm_p: float = Field(2.0, gt=0)
+    normalize: Normalize = "minmax"
+
+
+class EntropyParams(MethodParams):
+    entropy_sign: Literal[-1, 1] = -1
+    normalize: Normalize = "minmax"
+
+
+class _Score:
+    needs_attentions = False
+    needs_gate_grad = False
+    random_order = False
+
+
+@register("head_importance", "combined", CombinedParams)
+class CombinedScore(_Score):
+    """S = α·w + (1−α)·H of arXiv 2511.17577 (:func:`combined_score`)."""
+
+    needs_attentions = True
+
+    @staticmethod
+    def score(params: CombinedParams, encoder, entropy, gate_grad):
+        return combined_score(weight_norms(encoder, params.norm_p), entropy, params.alpha, params.entropy_sign,
+                              params.normalize)
+
+
+@register("head_importance", "weight_norm", WeightNormParams)
+class WeightNormScore(_Score):
+    """The weight-norm term alone (α = 1)."""
+
+    @staticmethod
+    def score(params: WeightNormParams, encoder, entropy, gate_grad):
+        return normalize_per_layer(weight_norms(encoder, params.norm_p), params.normalize)
+
+
+@register("head_importance", "entropy", EntropyParams)
+class EntropyScore(_Score):
+    """The attention-entropy term alone (α = 0)."""
+
+    needs_attentions = True
+
+    @staticmethod
+    def score(params: EntropyParams, encoder, entropy, gate_grad):
+        return normalize_per_layer(params.entropy_sign * entropy, params.normalize)
+
+
+@register("head_importance", "michel", NoParams)
+class MichelScore(_Score):
+    """Michel et al.: |∂L/∂gate| per head, L2-normalised within each layer."""
+
+    needs_gate_grad = True
+
+    @staticmethod
+    def score(params: NoParams, encoder, entropy, gate_grad):
+        return normalize_per_layer(gate_grad, "l2")
+
+
+@register("head_importance", "random", NoParams)
+class RandomOrder(_Score):
+    """The control: heads in a seeded random order, no score."""
+
+    random_order = True
+
+    @staticmethod
+    def score(params: NoParams, encoder, entropy, gate_grad):
+        return None

@@ -20,6 +20,7 @@ REAL_ROOT = Path(__file__).resolve().parent.parent
 def test_every_family_lists_its_methods():
     assert registry.names("image_kd") == ["dkd", "fitnet", "kd", "none", "ofa", "uhkd"]
     assert registry.names("attention_alignment") == ["attention_mse", "minilm", "minilm_no_vr", "minilmv2"]
+    assert registry.names("head_importance") == ["combined", "entropy", "michel", "random", "weight_norm"]
 
 
 def test_a_new_module_is_found_by_name_without_any_list_naming_it(tmp_path, monkeypatch):
@@ -107,3 +108,25 @@ def test_a_stage_depends_on_the_method_modules_its_config_names_and_no_others():
     students = methods_of("attention_distillation", "students_3x384")
     assert {"methods/minilm.py", "methods/minilmv2.py", "methods/tinybert.py"} <= students
     assert "methods/uhkd.py" not in students
+
+
+def test_importance_settings_take_the_scores_own_parameters_and_compute_what_they_did():
+    from acbench.solver.importance import ImportanceSettings, scores
+    from methods.head_importance import combined_score, normalize_per_layer, weight_norms
+    from transformers import BertConfig, BertModel
+
+    with pytest.raises(ValueError, match="head-importance score 'michel': alpha: Extra inputs"):
+        ImportanceSettings(kind="michel", alpha=0.3)
+    with pytest.raises(ValueError, match="unknown head-importance score 'fisher'"):
+        ImportanceSettings(kind="fisher")
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                   vocab_size=50, attn_implementation="eager"))
+    entropy, grad = torch.rand(2, 4), torch.rand(2, 4)
+    combined = ImportanceSettings(kind="combined", alpha=0.3, norm_p=1.0, normalize="l2")
+    assert torch.equal(scores(combined, encoder, entropy, grad),
+                       combined_score(weight_norms(encoder, 1.0), entropy, 0.3, -1, "l2"))
+    assert combined.needs_attentions and not combined.needs_gate_grad
+    assert torch.equal(scores(ImportanceSettings(kind="michel"), encoder, entropy, grad), normalize_per_layer(grad, "l2"))
+    assert scores(ImportanceSettings(kind="random"), encoder, entropy, grad) is None
+    assert ImportanceSettings(kind="random").random_order and ImportanceSettings(kind="michel").needs_gate_grad

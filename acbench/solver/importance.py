@@ -2,47 +2,66 @@
 from __future__ import annotations
 
 import random
-from typing import Literal
-
 import torch
-from pydantic import Field
+from pydantic import Field, SerializeAsAny, model_validator
 
 from acbench.config import Strict
 from acbench.solver.losses import task_loss
 from methods.head_gates import HeadGates
-from methods.head_importance import attention_entropy, combined_score, normalize_per_layer, weight_norms
+from methods.head_importance import attention_entropy
+from methods.registry import MethodParams, UnknownMethod, lookup, parse_params
+
+FAMILY = "head_importance"
 
 
 class ImportanceSettings(Strict):
-    """``combined``: S = α·w + (1−α)·H of arXiv 2511.17577; the controls are ``weight_norm`` (α = 1),
-    ``entropy`` (α = 0), ``random`` (a seeded random order) and ``michel`` (|∂L/∂gate|, Michel et al.)."""
+    """Which head-importance score ranks the heads (``kind``: a registered ``head_importance`` method,
+    :mod:`methods.head_importance`: ``combined`` S = α·w + (1−α)·H of arXiv 2511.17577, the controls
+    ``weight_norm`` (α = 1), ``entropy`` (α = 0), ``random`` (a seeded random order) and ``michel``
+    (|∂L/∂gate|, Michel et al.)), the score's own parameters beside ``kind`` (validated against its
+    schema), and how many heads each layer keeps."""
 
-    kind: Literal["combined", "weight_norm", "entropy", "random", "michel"] = "combined"
-    alpha: float = Field(0.5, ge=0, le=1)
-    norm_p: float = Field(2.0, gt=0)
-    entropy_sign: Literal[-1, 1] = -1
-    normalize: Literal["minmax", "l2", "mean", "none"] = "minmax"
+    kind: str = "combined"
     min_heads_per_layer: int = Field(1, ge=0)
+    params: SerializeAsAny[MethodParams]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_of_kind(cls, data):
+        if not isinstance(data, dict) or "params" in data:
+            return data
+        kind = data.get("kind", "combined")
+        rest = {k: v for k, v in data.items() if k not in ("kind", "min_heads_per_layer")}
+        try:
+            params = parse_params(FAMILY, kind, rest)
+        except UnknownMethod as exc:
+            raise ValueError(str(exc)) from None
+        out = {"kind": kind, "params": params}
+        if "min_heads_per_layer" in data:
+            out["min_heads_per_layer"] = data["min_heads_per_layer"]
+        return out
+
+    @property
+    def _score(self):
+        return lookup(FAMILY, self.kind).impl
 
     @property
     def needs_attentions(self) -> bool:
-        return self.kind in ("combined", "entropy")
+        return self._score.needs_attentions
+
+    @property
+    def needs_gate_grad(self) -> bool:
+        return self._score.needs_gate_grad
+
+    @property
+    def random_order(self) -> bool:
+        return self._score.random_order
 
 
 def scores(settings: ImportanceSettings, encoder, entropy: torch.Tensor | None,
            gate_grad: torch.Tensor | None) -> torch.Tensor | None:
     """(layers, heads) importance, higher = keep; None for ``random`` (no score)."""
-    kind = settings.kind
-    if kind == "combined":
-        return combined_score(weight_norms(encoder, settings.norm_p), entropy, settings.alpha,
-                              settings.entropy_sign, settings.normalize)
-    if kind == "weight_norm":
-        return normalize_per_layer(weight_norms(encoder, settings.norm_p), settings.normalize)
-    if kind == "entropy":
-        return normalize_per_layer(settings.entropy_sign * entropy, settings.normalize)
-    if kind == "michel":
-        return normalize_per_layer(gate_grad, "l2")
-    return None
+    return settings._score.score(settings.params, encoder, entropy, gate_grad)
 
 
 def random_order(num_layers: int, num_heads: int, seed: int) -> list[tuple[int, int]]:
@@ -53,14 +72,14 @@ def random_order(num_layers: int, num_heads: int, seed: int) -> list[tuple[int, 
 
 def static_scores(settings: ImportanceSettings, model, batches: list[dict]) -> torch.Tensor | None:
     """Importance of ``model``'s encoder heads averaged over ``batches`` (model unchanged, eval mode)."""
-    if settings.kind == "random":
+    if settings.random_order:
         return None
     model.eval()
-    gates = HeadGates(model.encoder, requires_grad=settings.kind == "michel")
+    gates = HeadGates(model.encoder, requires_grad=settings.needs_gate_grad)
     entropy, grad = None, None
     try:
         for batch in batches:
-            if settings.kind == "michel":
+            if settings.needs_gate_grad:
                 task_loss(model(batch).logits, batch["labels"]).backward()
                 g = gates.take_grad()
                 grad = g if grad is None else grad + g

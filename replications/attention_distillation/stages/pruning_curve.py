@@ -88,12 +88,15 @@ def head_scores(importance: ImportanceSettings, model, batches, pruned: set[tupl
         model.zero_grad(set_to_none=True)
     raw = grad if importance.kind == "michel" else entropy / len(batches)
     raw = raw.clone().float()
-    w = weight_norms(model.encoder, importance.norm_p)
     for layer, head in pruned:
-        raw[layer, head] = w[layer, head] = float("nan")
+        raw[layer, head] = float("nan")
     if importance.kind == "michel":
         return normalize_per_layer(raw, "l2")
-    return combined_score(w, raw, importance.alpha, importance.entropy_sign, importance.normalize)
+    p = importance.params  # the combined score's: alpha, norm_p, entropy_sign, normalize
+    w = weight_norms(model.encoder, p.norm_p)
+    for layer, head in pruned:
+        w[layer, head] = float("nan")
+    return combined_score(w, raw, p.alpha, p.entropy_sign, p.normalize)
 
 
 def prunable_fraction(curve: list[tuple[float, float]], drop_pts: float) -> float:

@@ -116,7 +116,7 @@ class _GatedPruner:
 def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path, ctx):
     """Train one pruned student; returns (its result dict, the pruned model)."""
     student = copy.deepcopy(teacher).train()
-    gates = HeadGates(student.encoder, requires_grad=variant.importance.kind == "michel")
+    gates = HeadGates(student.encoder, requires_grad=variant.importance.needs_gate_grad)
     layers, heads = gates.values.shape
     settings = config.train.model_copy(update={"seed": seed})
     spe = len(train_examples) // settings.batch_size
@@ -124,7 +124,7 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
     pruner = DynamicHeadPruner(layers, heads, round(config.ratio * layers * heads), int(config.schedule.start * total),
                                max(1, int(config.schedule.end * total)), config.schedule.ema,
                                variant.importance.min_heads_per_layer,
-                               random_order(layers, heads, seed) if variant.importance.kind == "random" else None)
+                               random_order(layers, heads, seed) if variant.importance.random_order else None)
     kd = variant.mode == "kd"
     align = kd and variant.kd.align_weight > 0
     align_attn = align and needs_attentions(variant.kd.align_loss)
@@ -158,7 +158,7 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
 
     def after_backward(step):
         entropy = step_entropy.pop("value", None)
-        grad = gates.take_grad() if variant.importance.kind == "michel" else None
+        grad = gates.take_grad() if variant.importance.needs_gate_grad else None
         s = scores(variant.importance, student.encoder, entropy, grad)
         if s is not None:
             pruner.update(ctx.mean(s))
