@@ -62,7 +62,7 @@ class Strict(BaseModel):
             return value
         for item in items:
             if isinstance(item, (bool, str)):
-                raise ValueError(f"expected a number, got {type(item).__name__} {item!r}")
+                raise ValueError(f"expected a number, not {type(item).__name__}")
         return value
 
 

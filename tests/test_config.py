@@ -38,7 +38,7 @@ def _published(root):
     (lambda d: d["profiles"]["smoke"]["efficiency"].update(ratios=[0.0, 1.5]),
      r"profiles\.smoke\.efficiency\.ratios: Value error, every ratio must be in \[0, 1\)"),
     (lambda d: d["profiles"]["cpu"]["efficiency"]["model"].update(num_heads="twelve"),
-     r"profiles\.cpu\.efficiency\.model\.num_heads: Value error, expected a number, got str 'twelve'"),
+     r"profiles\.cpu\.efficiency\.model\.num_heads: Value error, expected a number, not str, got 'twelve'"),
     (lambda d: d["stages"].update(efficiency="no_such_experiment"),
      r"stages\.efficiency: unknown experiment 'no_such_experiment'"),
     (lambda d: d["profiles"]["cpu"].update(train={}), r"profiles\.cpu: stages \['train'\] are not declared"),

@@ -124,23 +124,27 @@ def compare(replication: Replication, profile: str) -> list[str]:
 
 
 def unproduced_claims(replication: Replication) -> list[str]:
-    """Claims whose result key no run of their stage produces, at any profile with results.
+    """Claims and health floors whose result key no run of their stage produces, at any profile with results.
 
     A stage declares the keys it produces by its ``metrics.json``; a claim pointing at a key that
     none of its stage's runs has (a typo, a renamed metric) would otherwise never be checked.
     Stages that have not run at any profile are not judged here (check mode reports them).
     """
+    refs = [("claim", c.id, c.result) for c in replication.published.claims]
+    refs += [("floor", f.id, f.result) for f in getattr(replication.published, "floors", None) or []
+             if getattr(f, "result", None) is not None]
     failures = []
-    for claim in replication.published.claims:
-        if claim.result is None:
+    for kind, ident, result in refs:
+        if result is None:
             continue
         ran = {}
         for profile in ("smoke", "cpu", "paper"):
-            mpath = metrics_path(profile, replication.name, claim.result.stage)
+            mpath = metrics_path(profile, replication.name, result.stage)
             if mpath.is_file():
-                ran[profile] = read_metrics(mpath)["metrics"]
-        if ran and not any(claim.result.key in metrics for metrics in ran.values()):
-            failures.append(f"claim {claim.id} ({replication.name}): result key {claim.result.key!r} is produced by "
-                            f"no run of stage {claim.result.stage} (profiles {', '.join(ran)}); fix "
+                ran[profile] = read_metrics(mpath)
+        produced = lambda data: result.key in data["metrics"] or result.key in data.get("meta", {})
+        if ran and not any(produced(data) for data in ran.values()):
+            failures.append(f"{kind} {ident} ({replication.name}): result key {result.key!r} is produced by "
+                            f"no run of stage {result.stage} (profiles {', '.join(ran)}); fix "
                             f"result.key in {replication.folder / 'published.yaml'}")
     return failures
