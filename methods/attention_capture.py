@@ -1,14 +1,25 @@
-"""Record the per-head query/key/value projections of a model's attention blocks during a forward.
+"""Record the per-head query/key/value projections of a model's attention blocks during a forward,
+and derive from them the attention scores and probabilities every consumer of attention reads.
 
-Attention *probabilities* are not captured here: for Hugging Face BERT/RoBERTa pass
-``output_attentions=True`` to the forward with eager attention (``config._attn_implementation =
-"eager"``; sdpa does not return them) and read ``outputs.attentions`` (one (B, H, T, T) tensor per
-layer). This module only hooks the Q/K/V ``nn.Linear`` projections, so it works with any attention
-implementation.
+Why attention maps are recomputed from Q and K instead of read from ``output_attentions=True``:
+Hugging Face returns the probabilities *after* attention dropout, so in ``train()`` mode they are
+dropped-out maps (entries zeroed, the rest scaled by 1/(1-p)): a student identical to its teacher
+then has a large alignment loss (MiniLM attention KL ≈ 2.5 instead of 0) and an entropy score far
+from its eval-mode value. ``softmax(QKᵀ/√d + mask)`` from the captured projections is the map
+*before* attention dropout, from the same forward the task loss uses, so the student's dropout
+regularisation is untouched and no second forward is needed. This is also what the official
+TinyBERT code reads (its self-attention returns the pre-softmax, pre-dropout scores). Dropout on
+hidden states (embeddings, earlier layers) still shapes Q and K in training mode, as it does in
+those codes: only attention dropout is kept out of the maps. One more benefit: any attention
+implementation works (sdpa included), and the pre-softmax scores TinyBERT's loss needs come free.
+
+Supported: absolute position embeddings (BERT/RoBERTa defaults); relative-position variants add a
+term to QKᵀ that the projections do not carry, so :func:`capture_qkv` refuses them.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterable, Iterator
 
 import torch
@@ -16,7 +27,7 @@ from torch import nn
 
 from methods.attention_heads import HeadAdapter, NoHeadsSelfAttention, attention_layers
 
-__all__ = ["QKVCapture", "capture_qkv"]
+__all__ = ["QKVCapture", "capture_qkv", "attention_scores", "attention_probs", "layer_probs"]
 
 
 class QKVCapture(dict):
@@ -31,6 +42,10 @@ class QKVCapture(dict):
 def _projections(adapter: HeadAdapter) -> dict[str, nn.Linear] | None:
     """Q/K/V linears of a BERT-style block, or None when it has none (all heads removed)."""
     sa = getattr(adapter.module, "self", None)
+    position = getattr(sa, "position_embedding_type", "absolute")
+    if position != "absolute":
+        raise ValueError(f"{type(sa).__name__} uses {position!r} position embeddings: attention maps derived from "
+                         "captured Q/K would miss the relative-position term (only 'absolute' is supported)")
     if not all(isinstance(getattr(sa, n, None), nn.Linear) for n in ("query", "key", "value")):
         return None
     return {"q": sa.query, "k": sa.key, "v": sa.value}
@@ -73,3 +88,30 @@ def capture_qkv(model: nn.Module, layers: Iterable[int] | None = None) -> Iterat
     finally:
         for handle in handles:
             handle.remove()
+
+
+def attention_scores(layer: dict[str, torch.Tensor]) -> torch.Tensor:
+    """QKᵀ/√d of one captured layer: (B, H, T, S) pre-softmax scores in float32, no mask applied."""
+    q, k = layer["q"].float(), layer["k"].float()
+    return q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+
+
+def _key_mask(mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, S) boolean: true for real keys; ``mask`` is (B, S), true/1 for real tokens."""
+    if mask.shape != (scores.shape[0], scores.shape[-1]):
+        raise ValueError(f"mask {tuple(mask.shape)} must be (batch, keys) = {(scores.shape[0], scores.shape[-1])}")
+    return mask.bool()[:, None, None, :]
+
+
+def attention_probs(layer: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(QKᵀ/√d + mask) of one captured layer: (B, H, T, S) probabilities *before* attention dropout
+    (the module docstring says why); padded keys (``mask`` (B, S) false) get probability 0."""
+    scores = attention_scores(layer)
+    if mask is not None:
+        scores = scores.masked_fill(~_key_mask(mask, scores), torch.finfo(scores.dtype).min)
+    return scores.softmax(-1)
+
+
+def layer_probs(captured: QKVCapture, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """:func:`attention_probs` of every captured layer, in layer order (a list like ``outputs.attentions``)."""
+    return [attention_probs(captured[layer], mask) for layer in sorted(captured)]

@@ -55,7 +55,9 @@ def attention_entropy(attentions: list[torch.Tensor], mask: torch.Tensor | None 
     """(layers, heads) mean entropy of the attention rows of real query tokens.
 
     ``attentions``: per layer (batch, heads, query, key) probabilities (all layers the same head
-    count; use it on an unpruned or masked model). ``mask``: (batch, query) 1 for real tokens.
+    count; use it on an unpruned or masked model), taken before attention dropout
+    (:func:`methods.attention_capture.layer_probs`; ``output_attentions`` are dropped out in training
+    mode). ``mask``: (batch, query) 1 for real tokens.
     """
     rows = []
     for probs in attentions:

@@ -104,9 +104,9 @@ def minilm_loss(student_attn: torch.Tensor, teacher_attn: torch.Tensor, student_
 
 
 class _MiniLMAlignment:
-    """:func:`minilm_loss` on the last layer pair (the student's kept heads)."""
+    """:func:`minilm_loss` on the last layer pair (the student's kept heads); attention maps are the
+    pre-dropout probabilities of :func:`methods.attention_capture.attention_probs`."""
 
-    needs_attentions = True
     value_relation = True
 
     @staticmethod
@@ -115,17 +115,18 @@ class _MiniLMAlignment:
         return [student], [teacher]
 
     @classmethod
-    def loss(cls, layer_map, mask, *, student_attn, teacher_attn, student_qkv=None, teacher_qkv=None, kept=None,
-             **unused) -> torch.Tensor:
+    def loss(cls, layer_map, mask, *, student_qkv, teacher_qkv, kept=None, **unused) -> torch.Tensor:
         from methods.attention_alignment import kept_heads
+        from methods.attention_capture import attention_probs
 
         s_layer, t_layer = layer_map[-1]
-        heads = kept_heads(kept, s_layer, student_attn[s_layer].shape[1])
+        s_qkv, t_qkv = student_qkv[s_layer], teacher_qkv[t_layer]
+        heads = kept_heads(kept, s_layer, s_qkv["q"].shape[1])
         with_vr = cls.value_relation
-        s_v = student_qkv[s_layer]["v"][:, heads] if with_vr else None
-        t_v = teacher_qkv[t_layer]["v"][:, heads] if with_vr else None
-        return minilm_loss(student_attn[s_layer][:, heads], teacher_attn[t_layer][:, heads], s_v, t_v, mask,
-                           value_relation=with_vr)[0]
+        s_v = s_qkv["v"][:, heads] if with_vr else None
+        t_v = t_qkv["v"][:, heads] if with_vr else None
+        return minilm_loss(attention_probs(s_qkv, mask)[:, heads], attention_probs(t_qkv, mask)[:, heads], s_v, t_v,
+                           mask, value_relation=with_vr)[0]
 
 
 @register("attention_alignment", "minilm")
@@ -135,10 +136,6 @@ class MiniLMAlignment(_MiniLMAlignment):
 
 @register("attention_alignment", "minilm_no_vr")
 class MiniLMNoValueRelationAlignment(_MiniLMAlignment):
-    """The attention-distribution term alone (MiniLM Table 5); reads no Q/K/V."""
+    """The attention-distribution term alone (MiniLM Table 5)."""
 
     value_relation = False
-
-    @staticmethod
-    def qkv_layers(layer_map):
-        return [], []

@@ -72,8 +72,6 @@ class MiniLMv2Alignment:
     """:func:`minilmv2_loss` on the last layer pair with ``relation_heads`` relation heads (all heads of
     the layer: relation heads re-split the concatenated width)."""
 
-    needs_attentions = False
-
     @staticmethod
     def qkv_layers(layer_map):
         student, teacher = layer_map[-1]

@@ -1,27 +1,32 @@
 """TinyBERT-style layer distillation (Jiao et al., Findings of EMNLP 2020, arXiv 1909.10351), §3.1.
 
-* Attention loss, L_attn = 1/h Σ_i MSE(A^S_i, A^T_i) (Eq. 7 of the arXiv v5 numbering).
-  TinyBERT's A is the *unnormalised* score matrix QKᵀ/√d_k. We default to attention
-  *probabilities*, because that is what Hugging Face returns with ``output_attentions=True``;
-  probabilities are bounded in [0, 1], so the loss scale does not depend on the score range.
-  To follow the paper exactly, pass scores recomputed from
-  :func:`methods.attention_capture.capture_qkv` (``q @ k.transpose(-1, -2) / d**0.5``, without the
-  additive padding mask): any (B, H, T, S) maps are accepted.
+* Attention loss, L_attn = 1/h Σ_i MSE(A^S_i, A^T_i) (Eq. 7 of the arXiv v5 numbering), where A is
+  the *unnormalised* score matrix QKᵀ/√d_k. The registered ``attention_mse`` alignment has two forms
+  (parameter ``form``):
+  - ``scores`` (default), as TinyBERT's official code computes it (``task_distill.py``): per paired
+    layer, ``MSELoss`` (mean over all B·H·T·S entries) of the pre-softmax scores with the entries of
+    padded keys set to 0 on both sides (the code zeroes values ≤ −1e2, i.e. the additive −10000 mask
+    of padded keys; we zero them by the mask, the same unless a real score falls below −100);
+    padded *query* rows count, as in the code; the layer losses are **summed**: :func:`attention_score_mse_loss`;
+  - ``probabilities``: MSE of attention probabilities over real (query, key) pairs, **averaged** over
+    layers (this project's earlier default; bounded in [0, 1], so the scale does not depend on the
+    score range): :func:`attention_mse_loss`.
+  Both read the maps from captured Q/K (:mod:`methods.attention_capture`), i.e. before attention dropout.
 * Hidden-state loss, L_hidn = MSE(H^S W_h, H^T) (Eq. 8), with a learnable W_h: :class:`HiddenStateMSE`.
 
 Layer mapping n = g(m) and the loss weights are the caller's. The teacher side is detached.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.registry import register
+from methods.registry import MethodParams, register
 
-__all__ = ["attention_mse_loss", "HiddenStateMSE"]
+__all__ = ["attention_mse_loss", "attention_score_mse_loss", "HiddenStateMSE", "AttentionMSEParams"]
 
 
 def _masked_mean(sq_err: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -63,6 +68,27 @@ def attention_mse_loss(student_attn: torch.Tensor, teacher_attn: torch.Tensor, m
     return _masked_mean(sq_err, weight)
 
 
+def attention_score_mse_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor,
+                             mask: torch.Tensor | None = None) -> torch.Tensor:
+    """TinyBERT's per-layer attention loss on pre-softmax scores (B, H, T, S), as its official code.
+
+    Entries whose key is padding (``mask`` (B, S) false) are set to 0 on both sides; the squared
+    error is averaged over *all* B·H·T·S entries (padded query rows and the zeroed keys included,
+    as ``nn.MSELoss`` does there). The teacher side is detached.
+    """
+    if student_scores.shape != teacher_scores.shape or student_scores.dim() != 4:
+        raise ValueError(f"student {tuple(student_scores.shape)} and teacher {tuple(teacher_scores.shape)} scores "
+                         "must be equal (B, H, T, S) shapes")
+    student, teacher = student_scores.float(), teacher_scores.detach().float()
+    if mask is not None:
+        if mask.shape != (student.shape[0], student.shape[-1]):
+            raise ValueError(f"mask {tuple(mask.shape)} must be (B, S) = {(student.shape[0], student.shape[-1])}")
+        real_key = mask.bool()[:, None, None, :]
+        student = student.masked_fill(~real_key, 0.0)
+        teacher = teacher.masked_fill(~real_key, 0.0)
+    return F.mse_loss(student, teacher)
+
+
 class HiddenStateMSE(nn.Module):
     """L_hidn = MSE(H^S W_h, H^T), Eq. 8: a learnable projection student width -> teacher width.
 
@@ -88,24 +114,37 @@ class HiddenStateMSE(nn.Module):
         return _masked_mean(sq_err, mask)
 
 
-@register("attention_alignment", "attention_mse")
-class AttentionMSEAlignment:
-    """:func:`attention_mse_loss` on every paired layer (the student's kept heads), averaged over layers."""
+class AttentionMSEParams(MethodParams):
+    form: Literal["scores", "probabilities"] = "scores"
+    """``scores``: TinyBERT's code (pre-softmax, padded keys zeroed, summed over layers);
+    ``probabilities``: MSE of probabilities over real (query, key) pairs, averaged over layers."""
 
-    needs_attentions = True
+
+@register("attention_alignment", "attention_mse", AttentionMSEParams)
+class AttentionMSEAlignment:
+    """TinyBERT's attention MSE on every paired layer (the student's kept heads), in the ``form`` chosen."""
 
     @staticmethod
     def qkv_layers(layer_map):
-        return [], []
+        return [s for s, _ in layer_map], [t for _, t in layer_map]
 
     @staticmethod
-    def loss(layer_map, mask, *, student_attn, teacher_attn, kept=None, **unused) -> torch.Tensor:
+    def loss(layer_map, mask, *, student_qkv, teacher_qkv, kept=None, params=AttentionMSEParams(),
+             **unused) -> torch.Tensor:
         from methods.attention_alignment import kept_heads
+        from methods.attention_capture import attention_probs, attention_scores
 
         losses = []
         for s_layer, t_layer in layer_map:
-            s = student_attn[s_layer]
-            heads = kept_heads(kept, s_layer, s.shape[1])
-            if heads:
-                losses.append(attention_mse_loss(s[:, heads], teacher_attn[t_layer][:, heads], mask))
-        return torch.stack(losses).mean()
+            s_qkv, t_qkv = student_qkv[s_layer], teacher_qkv[t_layer]
+            heads = kept_heads(kept, s_layer, s_qkv["q"].shape[1])
+            if not heads:
+                continue
+            if params.form == "scores":
+                losses.append(attention_score_mse_loss(attention_scores(s_qkv)[:, heads],
+                                                       attention_scores(t_qkv)[:, heads], mask))
+            else:
+                losses.append(attention_mse_loss(attention_probs(s_qkv, mask)[:, heads],
+                                                 attention_probs(t_qkv, mask)[:, heads], mask))
+        total = torch.stack(losses)
+        return total.sum() if params.form == "scores" else total.mean()

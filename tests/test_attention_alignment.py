@@ -3,14 +3,10 @@ import pytest
 import torch
 
 from methods.attention_alignment import alignment_loss, qkv_layers, uniform_layer_map
+from methods.attention_capture import attention_probs, attention_scores
 from methods.minilm import attention_distribution_loss, value_relation_loss
 from methods.minilmv2 import minilmv2_loss
-from methods.tinybert import attention_mse_loss
-
-
-def _attn(layers, heads=4, batch=2, seq=5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, heads, seq, seq, generator=g).softmax(-1) for _ in range(layers)]
+from methods.tinybert import attention_mse_loss, attention_score_mse_loss
 
 
 def _qkv(layers, heads=4, dim=6, batch=2, seq=5, seed=0):
@@ -28,27 +24,35 @@ def test_uniform_layer_map_is_tinybert_g():
         uniform_layer_map(7, 6)
 
 
-def test_attention_mse_over_kept_heads_equals_the_pruning_replications_former_loss():
-    """Before this module, mwp_student computed: per layer, MSE over the heads not masked, mean over layers."""
-    s, t = _attn(3, seed=1), _attn(3, seed=2)
+def test_attention_mse_probabilities_form_is_the_former_loss_over_kept_heads():
+    """The probability form is the pruning replication's former loss: per layer, MSE of probabilities over
+    the heads not masked, mean over layers; the default form is TinyBERT's, on scores, summed over layers."""
+    sq, tq = _qkv(3, seed=1), _qkv(3, seed=2)
     masked = {0: [1], 2: [0, 3]}
     kept = {l: [h for h in range(4) if h not in masked.get(l, [])] for l in range(3)}
+    layer_map = [(l, l) for l in range(3)]
+    s = [attention_probs(sq[l], MASK) for l in range(3)]
+    t = [attention_probs(tq[l], MASK) for l in range(3)]
     former = torch.stack([attention_mse_loss(s[l][:, kept[l]], t[l][:, kept[l]], MASK) for l in range(3)]).mean()
-    ours = alignment_loss("attention_mse", [(l, l) for l in range(3)], MASK, student_attn=s, teacher_attn=t, kept=kept)
+    ours = alignment_loss("attention_mse", layer_map, MASK, student_qkv=sq, teacher_qkv=tq, kept=kept,
+                          params={"form": "probabilities"})
     assert torch.equal(ours, former)
+    scores = sum(attention_score_mse_loss(attention_scores(sq[l])[:, kept[l]], attention_scores(tq[l])[:, kept[l]],
+                                          MASK) for l in range(3))
+    default = alignment_loss("attention_mse", layer_map, MASK, student_qkv=sq, teacher_qkv=tq, kept=kept)
+    assert torch.allclose(default, scores) and not torch.allclose(default, former)
 
 
 def test_minilm_uses_last_pair_and_kept_heads_only():
-    s, t = _attn(2, seed=1), _attn(6, seed=2)
     sq, tq = _qkv(2, seed=3), _qkv(6, seed=4)
+    s, t = attention_probs(sq[1], MASK), attention_probs(tq[5], MASK)
     kept = {1: [0, 2]}
-    expected = (attention_distribution_loss(s[1][:, [0, 2]], t[5][:, [0, 2]], MASK)
+    expected = (attention_distribution_loss(s[:, [0, 2]], t[:, [0, 2]], MASK)
                 + value_relation_loss(sq[1]["v"][:, [0, 2]], tq[5]["v"][:, [0, 2]], MASK))
-    ours = alignment_loss("minilm", [(0, 2), (1, 5)], MASK, student_attn=s, teacher_attn=t,
-                          student_qkv=sq, teacher_qkv=tq, kept=kept)
+    ours = alignment_loss("minilm", [(0, 2), (1, 5)], MASK, student_qkv=sq, teacher_qkv=tq, kept=kept)
     assert torch.allclose(ours, expected)
-    no_vr = alignment_loss("minilm_no_vr", [(1, 5)], MASK, student_attn=s, teacher_attn=t, kept=kept)
-    assert torch.allclose(no_vr, attention_distribution_loss(s[1][:, [0, 2]], t[5][:, [0, 2]], MASK))
+    no_vr = alignment_loss("minilm_no_vr", [(1, 5)], MASK, student_qkv=sq, teacher_qkv=tq, kept=kept)
+    assert torch.allclose(no_vr, attention_distribution_loss(s[:, [0, 2]], t[:, [0, 2]], MASK))
 
 
 def test_minilmv2_allows_different_head_counts_and_is_zero_for_equal_inputs():
@@ -59,15 +63,19 @@ def test_minilmv2_allows_different_head_counts_and_is_zero_for_equal_inputs():
     assert same.abs() < 1e-6
 
 
-def test_equal_attentions_give_zero_for_every_attention_loss():
-    a, q = _attn(2), _qkv(2)
-    for kind in ("attention_mse", "minilm", "minilm_no_vr"):
-        loss = alignment_loss(kind, [(0, 0), (1, 1)], MASK, student_attn=a, teacher_attn=a, student_qkv=q, teacher_qkv=q)
+def test_equal_captures_give_zero_for_every_loss():
+    q = _qkv(2)
+    for kind in ("attention_mse", "minilm", "minilm_no_vr", "minilmv2"):
+        loss = alignment_loss(kind, [(0, 0), (1, 1)], MASK, student_qkv=q, teacher_qkv=q, relation_heads=4)
         assert loss.abs() < 1e-6, kind
 
 
-def test_qkv_layers_and_unknown_loss():
+def test_qkv_layers_and_unknown_loss_or_parameter():
     assert qkv_layers("minilm", [(0, 1), (2, 5)]) == ([2], [5])
-    assert qkv_layers("attention_mse", [(0, 1)]) == ([], [])
+    assert qkv_layers("minilm_no_vr", [(0, 1), (2, 5)]) == ([2], [5])
+    assert qkv_layers("attention_mse", [(0, 1), (1, 3)]) == ([0, 1], [1, 3])
     with pytest.raises(ValueError, match="unknown alignment loss"):
-        alignment_loss("hidden_mse", [(0, 0)], MASK)
+        alignment_loss("hidden_mse", [(0, 0)], MASK, student_qkv={}, teacher_qkv={})
+    with pytest.raises(ValueError, match="form"):
+        alignment_loss("attention_mse", [(0, 0)], MASK, student_qkv=_qkv(1), teacher_qkv=_qkv(1),
+                       params={"form": "logits"})

@@ -7,6 +7,7 @@ from pydantic import Field, SerializeAsAny, model_validator
 
 from acbench.config import Strict
 from acbench.solver.losses import task_loss
+from methods.attention_capture import capture_qkv, layer_probs
 from methods.head_gates import HeadGates
 from methods.head_importance import attention_entropy
 from methods.registry import MethodParams, UnknownMethod, lookup, parse_params
@@ -70,6 +71,14 @@ def random_order(num_layers: int, num_heads: int, seed: int) -> list[tuple[int, 
     return order
 
 
+def encoder_entropy(model, batch: dict) -> torch.Tensor:
+    """(layers, heads) attention entropy of ``model``'s encoder on ``batch``, from maps derived from captured
+    Q/K (before attention dropout, so the same in train and eval mode up to hidden-state dropout)."""
+    with torch.no_grad(), capture_qkv(model.encoder) as qkv:
+        model(batch)
+    return attention_entropy(layer_probs(qkv, batch["attention_mask"]), batch["attention_mask"])
+
+
 def static_scores(settings: ImportanceSettings, model, batches: list[dict]) -> torch.Tensor | None:
     """Importance of ``model``'s encoder heads averaged over ``batches`` (model unchanged, eval mode)."""
     if settings.random_order:
@@ -84,9 +93,7 @@ def static_scores(settings: ImportanceSettings, model, batches: list[dict]) -> t
                 g = gates.take_grad()
                 grad = g if grad is None else grad + g
             elif settings.needs_attentions:
-                with torch.no_grad():
-                    ent = attention_entropy(list(model(batch, output_attentions=True).attentions),
-                                            batch["attention_mask"])
+                ent = encoder_entropy(model, batch)
                 entropy = ent if entropy is None else entropy + ent
     finally:
         gates.remove()

@@ -23,7 +23,6 @@ NEG = -1e4  # logit of an impossible output (finite so that KL stays defined)
 @dataclass
 class SolverOutput:
     logits: torch.Tensor  # (batch, steps, vocab.size)
-    attentions: tuple[torch.Tensor, ...] | None  # encoder, per layer (batch, heads, seq, seq)
 
 
 class MWPSolver(nn.Module):
@@ -40,12 +39,12 @@ class MWPSolver(nn.Module):
         self.fixed_head = nn.Linear(hidden, len(vocab.fixed))
         self.slot_key = nn.Linear(hidden, hidden)
 
-    def encode(self, batch: dict, output_attentions: bool = False):
-        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                           output_attentions=output_attentions)
-        states = out.last_hidden_state
+    def encode(self, batch: dict):
+        """Encoder states and the states of the number slots. Attention maps are not returned: derive them
+        from captured Q/K (:mod:`methods.attention_capture`), which are free of attention dropout."""
+        states = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         index = batch["slot_positions"].unsqueeze(-1).expand(-1, -1, states.shape[-1])
-        return states, torch.gather(states, 1, index), out.attentions if output_attentions else None
+        return states, torch.gather(states, 1, index)
 
     def _embed(self, tokens: torch.Tensor, slot_states: torch.Tensor) -> torch.Tensor:
         n_fixed = len(self.vocab.fixed)
@@ -70,15 +69,15 @@ class MWPSolver(nn.Module):
             slots = torch.cat([slots, slots.new_full((*slots.shape[:2], pad), NEG)], dim=-1)
         return torch.cat([fixed, slots], dim=-1)
 
-    def forward(self, batch: dict, output_attentions: bool = False) -> SolverOutput:
+    def forward(self, batch: dict) -> SolverOutput:
         """Teacher-forced output logits for ``batch["decoder_input"]``."""
-        states, slot_states, attentions = self.encode(batch, output_attentions)
-        return SolverOutput(self._logits(batch["decoder_input"], states, slot_states, batch), attentions)
+        states, slot_states = self.encode(batch)
+        return SolverOutput(self._logits(batch["decoder_input"], states, slot_states, batch))
 
     @torch.no_grad()
     def decode(self, batch: dict) -> list[list[str]]:
         """Greedy, grammar-constrained decoding; every result is a complete prefix expression."""
-        states, slot_states, _ = self.encode(batch)
+        states, slot_states = self.encode(batch)
         size, vocab = states.shape[0], self.vocab
         tokens = torch.full((size, 1), vocab.go, dtype=torch.long, device=states.device)
         open_slots = torch.ones(size, dtype=torch.long, device=states.device)

@@ -31,10 +31,10 @@ from acbench.stage_refs import StageRef
 from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
-from acbench.solver.importance import ImportanceSettings
+from acbench.solver.importance import ImportanceSettings, encoder_entropy
 from acbench.solver.losses import task_loss
 from methods.head_gates import HeadGates
-from methods.head_importance import attention_entropy, combined_score, normalize_per_layer, weight_norms
+from methods.head_importance import combined_score, normalize_per_layer, weight_norms
 from methods.iterative_pruning import as_plan, iterative_pruning
 
 from .student import stage_of
@@ -80,8 +80,7 @@ def head_scores(importance: ImportanceSettings, model, batches, pruned: set[tupl
                 g = probe.take_grad()
                 grad = g if grad is None else grad + g
             else:
-                with torch.no_grad():
-                    e = attention_entropy(list(model(batch, output_attentions=True).attentions), batch["attention_mask"])
+                e = encoder_entropy(model, batch)
                 entropy = e if entropy is None else entropy + e
     finally:
         probe.remove()

@@ -23,10 +23,10 @@ import shutil
 import statistics
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
@@ -42,7 +42,7 @@ from acbench.solver.losses import distill_loss, task_loss
 from acbench.solver.settings import SolverTrainSettings, param_groups
 from acbench.solver.model import MWPSolver
 from acbench.training import train
-from methods.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers, uniform_layer_map
+from methods.attention_alignment import AlignLoss, align_params, alignment_loss, qkv_layers, uniform_layer_map
 from methods.attention_capture import capture_qkv
 
 Loss = Literal["logit_kd", "none"] | AlignLoss  # or a registered attention-alignment loss (methods.registry)
@@ -64,7 +64,24 @@ class StudentShape(Strict):
 class Variant(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     loss: Loss
+    loss_params: dict[str, Any] = Field({}, description="parameters of an attention-alignment loss (its schema in "
+                                                        "methods/), e.g. attention_mse: {form: probabilities}")
     seeds: list[int] = Field([0], min_length=1)
+
+    def model_post_init(self, __context) -> None:
+        if self.loss in ("logit_kd", "none"):
+            if self.loss_params:
+                raise ValueError(f"variant {self.name!r}: loss {self.loss!r} takes no loss_params")
+        else:
+            align_params(self.loss, self.loss_params)
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_params(self, handler):
+        """Leave ``loss_params`` out while empty, so a variant's fingerprint reads as before the field existed."""
+        data = handler(self)
+        if not data.get("loss_params"):
+            data.pop("loss_params", None)
+        return data
 
 
 class Gap(Strict):
@@ -134,22 +151,24 @@ def build_student(teacher: MWPSolver, shape: StudentShape, seed: int) -> MWPSolv
     return student
 
 
-def _encoder_loss(kind: str, student: MWPSolver, teacher: MWPSolver, relation_heads: int):
+def _encoder_loss(variant: Variant, student: MWPSolver, teacher: MWPSolver, relation_heads: int):
+    """The distillation-phase loss: ``variant.loss`` between the student's and the teacher's encoder, its
+    attention maps derived from captured Q/K (before attention dropout: :mod:`methods.attention_capture`)."""
+    kind = variant.loss
     layer_map = (uniform_layer_map(student.encoder.config.num_hidden_layers, teacher.encoder.config.num_hidden_layers)
                  if kind == "attention_mse" else
                  [(student.encoder.config.num_hidden_layers - 1, teacher.encoder.config.num_hidden_layers - 1)])
     s_layers, t_layers = qkv_layers(kind, layer_map)
-    attn = needs_attentions(kind)
+    params = align_params(kind, variant.loss_params)
 
     def loss_fn(module, batch, step):
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         with capture_qkv(student.encoder, s_layers) as s_qkv:
-            s_out = module(**inputs, output_attentions=attn)
+            module(**inputs)
         with torch.no_grad(), capture_qkv(teacher.encoder, t_layers) as t_qkv:
-            t_out = teacher.encoder(**inputs, output_attentions=attn)
-        value = alignment_loss(kind, layer_map, batch["attention_mask"], student_attn=s_out.attentions,
-                               teacher_attn=t_out.attentions, student_qkv=s_qkv, teacher_qkv=t_qkv,
-                               relation_heads=relation_heads)
+            teacher.encoder(**inputs)
+        value = alignment_loss(kind, layer_map, batch["attention_mask"], student_qkv=s_qkv, teacher_qkv=t_qkv,
+                               relation_heads=relation_heads, params=params)
         return value, {kind: float(value.detach())}
     return loss_fn
 
@@ -172,7 +191,7 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
                            run_key=tag)
         else:
             result = train(student.encoder, train_examples, collate_fn,
-                           _encoder_loss(variant.loss, student, teacher, config.relation_heads), settings,
+                           _encoder_loss(variant, student, teacher, config.relation_heads), settings,
                            folder / "distill", desc=f"{variant.name} s{seed} distill", run_key=tag)
         phases["distill"] = result
     settings = config.finetune.model_copy(update={"seed": seed})

@@ -22,7 +22,7 @@ import shutil
 import statistics
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_serializer
@@ -43,8 +43,8 @@ from acbench.solver.losses import distill_loss, task_loss
 from acbench.solver.metering import LatencySettings, meter, reduction_pct
 from acbench.solver.settings import SolverTrainSettings, param_groups
 from acbench.training import distributed_context, train
-from methods.attention_alignment import AlignLoss, alignment_loss, needs_attentions, qkv_layers
-from methods.attention_capture import capture_qkv
+from methods.attention_alignment import AlignLoss, align_params, alignment_loss, qkv_layers
+from methods.attention_capture import capture_qkv, layer_probs
 from methods.dynamic_pruning import DynamicHeadPruner
 from methods.head_gates import HeadGates
 from methods.head_importance import attention_entropy
@@ -61,13 +61,18 @@ class KDSettings(Strict):
     align_weight: float = Field(1.0, ge=0, description="β: weight of attention alignment inside L_distill; 0 = off")
     align_loss: AlignLoss = Field("attention_mse", description="which alignment (methods.attention_alignment)")
     relation_heads: int = Field(12, ge=1, description="MiniLMv2 relation heads (align_loss: minilmv2)")
+    align_params: dict[str, Any] = Field({}, description="parameters of align_loss (its schema in methods/), "
+                                                         "e.g. attention_mse: {form: probabilities}")
+
+    def model_post_init(self, __context) -> None:
+        align_params(self.align_loss, self.align_params)
 
     @model_serializer(mode="wrap")
     def _omit_default_alignment(self, handler):
-        """Leave the two alignment options out while they hold their defaults, so runs recorded before
+        """Leave the alignment options out while they hold their defaults, so runs recorded before
         the options existed keep their fingerprints (they used exactly these defaults)."""
         data = handler(self)
-        for key, default in (("align_loss", "attention_mse"), ("relation_heads", 12)):
+        for key, default in (("align_loss", "attention_mse"), ("relation_heads", 12), ("align_params", {})):
             if data.get(key) == default:
                 data.pop(key)
         return data
@@ -127,31 +132,34 @@ def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples
                                random_order(layers, heads, seed) if variant.importance.random_order else None)
     kd = variant.mode == "kd"
     align = kd and variant.kd.align_weight > 0
-    align_attn = align and needs_attentions(variant.kd.align_loss)
-    need_attn = variant.importance.needs_attentions or align_attn
     layer_map = [(layer, layer) for layer in range(layers)]
     s_qkv_layers, t_qkv_layers = qkv_layers(variant.kd.align_loss, layer_map) if align else ([], [])
+    if variant.importance.needs_attentions:  # the entropy reads every layer's maps
+        s_qkv_layers = list(range(layers))
+    params = align_params(variant.kd.align_loss, variant.kd.align_params)
     step_entropy: dict[str, torch.Tensor] = {}
 
     def loss_fn(module, batch, step):
+        # attention maps (alignment, entropy) are derived from captured Q/K: before attention dropout
         with capture_qkv(student.encoder, s_qkv_layers) as s_qkv:
-            out = module(batch, output_attentions=need_attn)
+            out = module(batch)
         task = task_loss(out.logits, batch["labels"])
         if variant.importance.needs_attentions:
-            step_entropy["value"] = attention_entropy(list(out.attentions), batch["attention_mask"])
+            with torch.no_grad():
+                step_entropy["value"] = attention_entropy(layer_probs(s_qkv, batch["attention_mask"]),
+                                                          batch["attention_mask"])
         if not kd:
             return task, {"task": float(task.detach())}
         with torch.no_grad(), capture_qkv(teacher.encoder, t_qkv_layers) as t_qkv:
-            t_out = teacher(batch, output_attentions=align_attn)
+            t_out = teacher(batch)
         distill = distill_loss(out.logits, t_out.logits, batch["labels"], variant.kd.temperature)
         logs = {"task": float(task.detach()), "kl": float(distill.detach())}
         if align:
             masked = pruner.masked_heads()
             kept = {layer: [h for h in range(heads) if h not in masked.get(layer, [])] for layer in range(layers)}
             alignment = alignment_loss(variant.kd.align_loss, layer_map, batch["attention_mask"],
-                                       student_attn=out.attentions, teacher_attn=t_out.attentions,
                                        student_qkv=s_qkv, teacher_qkv=t_qkv, kept=kept,
-                                       relation_heads=variant.kd.relation_heads)
+                                       relation_heads=variant.kd.relation_heads, params=params)
             distill = distill + variant.kd.align_weight * alignment
             logs["align"] = float(alignment.detach())
         return variant.kd.lambda_distill * distill + variant.kd.lambda_task * task, logs
