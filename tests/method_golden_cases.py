@@ -110,12 +110,14 @@ def minilmv2():
 
 
 def tinybert():
-    from methods.tinybert import HiddenStateMSE, attention_mse_loss
+    from methods.tinybert import HiddenStateMSE, attention_mse_loss, attention_score_mse_loss
 
     torch.manual_seed(0)
     hidden = HiddenStateMSE(8, 12)
     h = hidden(torch.randn(B, LEN, 8, generator=_g(3)), torch.randn(B, LEN, 12, generator=_g(4)), mask=_mask())
-    return attention_mse_loss(_attn(1), _attn(2), mask=_mask()).item(), h.item()
+    scores = lambda seed: torch.randn(B, HEADS, LEN, LEN, generator=_g(seed))  # noqa: E731
+    return (attention_mse_loss(_attn(1), _attn(2), mask=_mask()).item(), h.item(),
+            attention_score_mse_loss(scores(5), scores(6), mask=_mask()).item())
 
 
 def uhkd():
@@ -216,25 +218,27 @@ def attention_heads():
 
 
 def attention_capture():
-    from methods.attention_capture import capture_qkv
+    from methods.attention_capture import attention_probs, attention_scores, capture_qkv
 
     model = tiny_bert()
+    mask = torch.ones(2, 5)
+    mask[1, 3:] = 0
     with torch.no_grad(), capture_qkv(model) as qkv:
-        model(_ids())
-    return tuple(qkv[layer][name].square().sum().item() for layer in (0, 1) for name in ("q", "k", "v"))
+        model(_ids(), attention_mask=mask)
+    return (*(qkv[layer][name].square().sum().item() for layer in (0, 1) for name in ("q", "k", "v")),
+            _probe(attention_scores(qkv[1])).item(), _probe(attention_probs(qkv[1], mask)).item())
 
 
 def attention_alignment():
     from methods.attention_alignment import alignment_loss
 
-    attn_s, attn_t = [_attn(1), _attn(2)], [_attn(3), _attn(4)]
     qkv = lambda seed: {layer: {k: torch.randn(B, HEADS, LEN, DIM, generator=_g(seed + 3 * layer + i))
                                 for i, k in enumerate("qkv")} for layer in (0, 1)}
     qkv_s, qkv_t = qkv(20), qkv(40)
-    return tuple(alignment_loss(kind, [(0, 0), (1, 1)], _mask(), student_attn=attn_s, teacher_attn=attn_t,
-                                student_qkv=qkv_s, teacher_qkv=qkv_t, kept={0: [0, 1, 2], 1: [1, 3]},
-                                relation_heads=2).item()
-                 for kind in ("attention_mse", "minilm", "minilm_no_vr", "minilmv2"))
+    return tuple(alignment_loss(kind, [(0, 0), (1, 1)], _mask(), student_qkv=qkv_s, teacher_qkv=qkv_t,
+                                kept={0: [0, 1, 2], 1: [1, 3]}, relation_heads=2, params=params).item()
+                 for kind, params in (("attention_mse", {}), ("attention_mse", {"form": "probabilities"}),
+                                      ("minilm", {}), ("minilm_no_vr", {}), ("minilmv2", {})))
 
 
 def no_distillation():
