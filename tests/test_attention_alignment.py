@@ -79,3 +79,20 @@ def test_qkv_layers_and_unknown_loss_or_parameter():
     with pytest.raises(ValueError, match="form"):
         alignment_loss("attention_mse", [(0, 0)], MASK, student_qkv=_qkv(1), teacher_qkv=_qkv(1),
                        params={"form": "logits"})
+
+
+def test_replication_configs_validate_alignment_parameters_on_load():
+    from pydantic import ValidationError
+
+    from replications.attention_distillation.stages.student import Variant
+    from replications.dynamic_head_pruning_kd.stages.student import KDSettings
+
+    assert Variant(name="v", loss="attention_mse", loss_params={"form": "probabilities"}).loss_params
+    assert "loss_params" not in Variant(name="v", loss="minilm").model_dump()
+    for bad in (lambda: Variant(name="v", loss="minilm", loss_params={"form": "scores"}),
+                lambda: Variant(name="v", loss="logit_kd", loss_params={"form": "scores"}),
+                lambda: KDSettings(align_loss="attention_mse", align_params={"form": "logits"})):
+        with pytest.raises((ValueError, ValidationError), match="form|loss_params"):
+            bad()
+    assert "align_params" not in KDSettings().model_dump()
+    assert KDSettings(align_params={"form": "probabilities"}).model_dump()["align_params"] == {"form": "probabilities"}
