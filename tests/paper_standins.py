@@ -6,7 +6,8 @@
 - CIFAR-100 (downloaded at ``paper``, absent from the mirror): random uint8 images of 100 classes;
 - the scale: each stage's ``smoke`` config merged over its ``paper`` config (sizes, schedules,
   latency rounds), keeping the paper's identity (encoder, dataset, initialisation, student shape),
-  ``device: cpu``, and one optimizer step where the stage sets its own training subset.
+  ``device: cpu``, and one optimizer step per training phase where the stage sets its own training subset
+  or trains on its ``teacher`` stage's (the attention-distillation students).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _texts() -> list[str]:
             "小明有3个苹果，又买了5个，现在有多少个苹果？"] * 4
 
 
-def save_roberta(folder: Path) -> None:
+def save_roberta(folder: Path, layers: int = 2, heads: int = 4) -> None:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
@@ -36,7 +37,7 @@ def save_roberta(folder: Path) -> None:
     bpe.save_model(str(folder))
     tokenizer = RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
     tokenizer.save_pretrained(str(folder))
-    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=layers, num_attention_heads=heads,
                            intermediate_size=96, max_position_embeddings=130, pad_token_id=1)
     torch.manual_seed(0)
     RobertaModel(config).save_pretrained(str(folder))
@@ -56,8 +57,10 @@ def save_chinese_bert(folder: Path) -> None:
     BertModel(config).save_pretrained(str(folder))
 
 
-def make_hub(root: Path) -> Path:
-    save_roberta(root / "roberta-base")
+def make_hub(root: Path, roberta_depth: bool = False) -> Path:
+    """``roberta_depth``: the roberta-base stand-in has roberta-base's 12 layers and 12 heads (still 48 wide),
+    for stages whose students need a teacher that deep (the attention-distillation students)."""
+    save_roberta(root / "roberta-base", *((12, 12) if roberta_depth else ()))
     save_chinese_bert(root / "hfl" / "chinese-roberta-wwm-ext")
     return root
 
@@ -87,7 +90,19 @@ def shrunk_paper_config(replication, stage: str) -> dict:
     shrunk = deep_merge(paper, _drop_identity(params.profiles["smoke"][stage]))
     if "device" in shrunk:
         shrunk["device"] = "cpu"
-    limit, train = shrunk.get("data", {}).get("train_limit"), shrunk.get("train")
-    if limit and train and "batch_size" in train:  # one optimizer step
-        train["epochs"] = train["batch_size"] / limit
+    limit = shrunk.get("data", {}).get("train_limit") or _teacher_train_limit(shrunk.get("teacher"))
+    for key in ("train", "distill", "finetune"):  # one optimizer step per training phase
+        train = shrunk.get(key)
+        if limit and isinstance(train, dict) and "batch_size" in train:
+            train["epochs"] = train["batch_size"] / limit
     return shrunk
+
+
+def _teacher_train_limit(teacher: str | None) -> int | None:
+    """The training subset of a student stage that trains on its ``teacher`` stage's data (``<rep>/<stage>``)."""
+    from acbench.config import load_replication
+
+    if not isinstance(teacher, str) or "/" not in teacher:
+        return None
+    name, stage = teacher.split("/")
+    return shrunk_paper_config(load_replication(name, validate_stages=False), stage).get("data", {}).get("train_limit")

@@ -2,10 +2,10 @@
 experiment and stage module runs its paper config (hub encoders RoBERTa / Chinese BERT, CIFAR-100
 with a scratch teacher, paper-sized ViT/Mixer students) with local stand-ins and the smoke scale
 (see paper_standins.py). One stage per distinct code path runs here; the rest of the paper stages
-differ from these only in ratios and variants, which the smoke pipeline runs. Not here: the
-attention-distillation students (their 6- and 3-layer paper students need a teacher at least as deep
-as roberta-base; with a 2-layer stand-in they cannot be built) and the paper-sized ViT/Mixer students
-(minutes on CPU; the CIFAR-100 path runs with the ResNet-20 student)."""
+differ from these only in ratios and variants, which the smoke pipeline runs. The attention-distillation
+students run on a second stand-in hub whose roberta-base is as deep as roberta-base (12 layers, 12 heads;
+their 6- and 3-layer paper students need a teacher at least that deep). Not here: the paper-sized
+ViT/Mixer students (minutes on CPU; the CIFAR-100 path runs with the ResNet-20 student)."""
 from __future__ import annotations
 
 import json
@@ -40,13 +40,11 @@ def test_every_paper_stage_config_validates():
                      rep.params_path, f"paper(shrunk).{stage}")
 
 
-@pytest.fixture(scope="module")
-def paper_run(tmp_path_factory, data_root):  # noqa: F811
+def _paper_runner(tmp, patch: pytest.MonkeyPatch, roberta_depth: bool = False):
+    """``run(name, stage)``: the stage's shrunk paper config run once under ``tmp``, its metrics.json."""
     import acbench.experiments.cifar.common as cifar_common
 
-    tmp = tmp_path_factory.mktemp("paper")
-    patch = pytest.MonkeyPatch()
-    patch.setenv(HUB_DIR_ENV, str(standins.make_hub(tmp / "hub")))
+    patch.setenv(HUB_DIR_ENV, str(standins.make_hub(tmp / "hub", roberta_depth)))
     patch.setenv("HF_HUB_OFFLINE", "1")
     patch.setattr(cifar_common, "load_split", standins.fake_cifar)
     done: dict[tuple[str, str], dict] = {}
@@ -60,8 +58,21 @@ def paper_run(tmp_path_factory, data_root):  # noqa: F811
             module.run(config, out)
             done[(name, stage)] = json.loads((out / "metrics.json").read_text())
         return done[(name, stage)]
+    return run
 
-    yield run
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory, data_root):  # noqa: F811
+    patch = pytest.MonkeyPatch()
+    yield _paper_runner(tmp_path_factory.mktemp("paper"), patch)
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def deep_paper_run(tmp_path_factory, data_root):  # noqa: F811
+    """As ``paper_run``, its roberta-base stand-in as deep as roberta-base (12 layers, 12 heads)."""
+    patch = pytest.MonkeyPatch()
+    yield _paper_runner(tmp_path_factory.mktemp("paper_deep"), patch, roberta_depth=True)
     patch.undo()
 
 
@@ -88,3 +99,24 @@ def test_hub_dir_without_the_model_names_it(tmp_path, monkeypatch):
         pretrained_dir("hub:roberta-base")
     monkeypatch.delenv(HUB_DIR_ENV)
     assert pretrained_dir("hub:roberta-base") == "roberta-base"
+
+
+@pytest.mark.slow
+def test_paper_6x192_students_distil_from_a_roberta_deep_teacher(deep_paper_run):
+    deep_paper_run("dynamic_head_pruning_kd", "asdiv_teacher")
+    result = deep_paper_run("attention_distillation", "students_6x192")
+    metrics = result["metrics"]
+    assert metrics and all(math.isfinite(v) for v in metrics.values())
+    assert set(result["meta"]["runs"]) == {f"{v}-s0" for v in ("minilm", "minilm_no_value_relation", "minilmv2",
+                                                                "attention_mse", "logit_kd", "no_distillation")}
+    assert metrics["student.encoder_params"] > metrics["teacher.encoder_params"]  # the paper's 6 x 192 shape kept
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="paper bug: students_3x384 keeps init teacher_layers (needs the teacher's width, 384 = "
+                          "MiniLM-L6's at cpu) but the paper teacher is roberta-base, 768 wide; the summary needs it")
+def test_paper_3x384_students_and_summary_run_on_a_roberta_deep_teacher(deep_paper_run):
+    deep_paper_run("dynamic_head_pruning_kd", "asdiv_teacher")
+    metrics = deep_paper_run("attention_distillation", "students_3x384")["metrics"]
+    assert metrics and all(math.isfinite(v) for v in metrics.values())
