@@ -257,9 +257,10 @@ def stage_code(experiment: ModuleType, configs: Iterable[BaseModel] = (), datase
 
 
 # ---------------------------------------------------------------- upstream artefacts
-def library_versions() -> dict[str, str]:
+def library_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str]:
+    """Installed versions of ``names`` (``absent`` where not installed)."""
     out = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -270,12 +271,7 @@ def library_versions() -> dict[str, str]:
 def code_digest(starts: Iterable[Path], libraries: Iterable[str] = ()) -> str:
     """Digest of the source of ``starts`` and their import closure (contents only) and of the named
     libraries' versions: the key of a cache that code derives from its inputs."""
-    versions = {}
-    for name in libraries:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "absent"
+    versions = library_versions(libraries)
     return text_sha256(json.dumps([StageCode(tuple(import_closure(starts)), ()).digest(), versions], sort_keys=True))
 
 

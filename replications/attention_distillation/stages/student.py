@@ -30,7 +30,7 @@ from pydantic import Field, model_serializer
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
-from acbench.experiments.stage_io import checkpoint_dir
+from acbench.experiments.stage_io import checkpoint_dir, seed_summary
 from acbench.provenance import run_key
 from acbench.stage_refs import StageRef
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
@@ -231,9 +231,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             runs[name] = without_outcomes(done)
             accuracies.append(done["accuracy"])
             metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
-        metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
-        metrics[f"{variant.name}.accuracy.std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        metrics[f"{variant.name}.seeds"] = len(accuracies)
+        metrics.update(seed_summary(variant.name, accuracies))
     metrics["student.encoder_params"] = next(iter(runs.values()))["encoder_params"]
     metrics["teacher.encoder_params"] = sum(p.numel() for p in teacher.encoder.parameters())
     for gap in config.gaps:

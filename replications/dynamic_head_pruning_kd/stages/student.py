@@ -29,7 +29,7 @@ from pydantic import Field, model_serializer
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
-from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
+from acbench.experiments.stage_io import checkpoint_dir, sibling_stage, seed_summary
 from acbench.safe_io import load_tensors, save_tensors
 from acbench.provenance import run_key
 from acbench.results import write_metrics
@@ -235,9 +235,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             runs[name] = without_outcomes(done)
             accuracies.append(done["accuracy"])
             metrics[f"{variant.name}.accuracy@s{seed}"] = done["accuracy"]
-        metrics[f"{variant.name}.accuracy.mean"] = statistics.fmean(accuracies)
-        metrics[f"{variant.name}.accuracy.std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        metrics[f"{variant.name}.seeds"] = len(accuracies)
+        metrics.update(seed_summary(variant.name, accuracies))
         metrics[f"{variant.name}.heads_removed"] = runs[f"{variant.name}-s{variant.seeds[0]}"]["heads_removed"]
     first = config.variants[0]
     metered_model = load_student(teacher, root / "runs" / f"{first.name}-s{first.seeds[0]}",
