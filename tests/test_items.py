@@ -53,7 +53,10 @@ def _run_smoke_stage(replication, stage, out_dir, monkeypatch, root):
 def test_mwp_teacher_writes_per_problem_records_at_smoke(tmp_path, monkeypatch, data_root):  # noqa: F811
     metrics = _run_smoke_stage("dynamic_head_pruning_kd", "asdiv_teacher", tmp_path / "asdiv_teacher",
                                monkeypatch, data_root)
-    assert sorted(metrics["items"]) == ["test", "train_subset"]
+    assert sorted(metrics["items"]) == ["test", "train_subset", "valid"]
+    valid = {r["item"] for r in read_records(tmp_path / "asdiv_teacher", metrics["items"], "valid")}
+    trained = {r["item"] for r in read_records(tmp_path / "asdiv_teacher", metrics["items"], "train_subset")}
+    assert len(valid) == metrics["metrics"]["valid_problems"] == 8 and not valid & trained  # held out of training
     rows = read_records(tmp_path / "asdiv_teacher", metrics["items"], "test")
     assert len(rows) == metrics["metrics"]["test_problems"] == 16
     assert 100 * sum(r["correct"] == "1" for r in rows) / len(rows) == pytest.approx(metrics["metrics"]["accuracy"])
