@@ -3,6 +3,8 @@
 Reads, for each fold, the teacher's test record, the prune-only record at ``ratio`` and the student
 stage's records of each run in ``runs`` (every seed present on all folds), and writes them as one
 record per condition: ``teacher``, ``prune``, ``<run>@s<seed>``, with item ids ``f<fold>:<id>``
+(metrics: each condition's pooled and per-fold accuracy, ``<run>_drop_pts`` = teacher − run and
+``<run>_recovery_pct`` = the share of the prune-only loss the run wins back)
 (the folds' test sets are disjoint, so the pooled set is the whole data set once). The claims then
 use the existing paired statistics (``acbench.stats``) on these records as on any stage's: a fold is
 not a unit of its own, every problem counts once. Never re-runs anything.
@@ -93,9 +95,14 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         for fold, outcomes in parts:
             metrics[f"{key}.fold{fold}"] = outcomes.accuracy
         lines.append(f"| {name} | {pooled.accuracy:.1f} | " + " | ".join(f"{o.accuracy:.1f}" for _, o in parts) + " |")
+    lost = metrics["teacher.accuracy"] - metrics["prune.accuracy"]
+    metrics["prune_only_drop_pts"] = lost
     for run in config.runs:
         values = [metrics[f"{run}.accuracy@s{s}"] for s in sorted(seeds[run])]
         metrics[f"{run}.accuracy"] = sum(values) / len(values)
+        metrics[f"{run}_drop_pts"] = metrics["teacher.accuracy"] - metrics[f"{run}.accuracy"]
+        if lost > 0:
+            metrics[f"{run}_recovery_pct"] = 100 * (metrics[f"{run}.accuracy"] - metrics["prune.accuracy"]) / lost
     metrics["test_problems"] = len(pool(conditions["teacher"]).ids)
     lines += ["", f"{int(metrics['test_problems'])} test problems; each run's row is one seed's record."]
     write_text_atomic(out_dir / "table.md", "\n".join(lines) + "\n")
