@@ -96,10 +96,15 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     lines = [f"**{config.dataset}**: teacher accuracy {teacher['accuracy']:.1f}% on {int(teacher['test_problems'])} "
              f"test problems (mean ± std over seeds where n > 1).", "", *rows]
     lines += [f"- {note}" for note in notes]
-    shares = {k: v for k, v in metrics.items() if k.startswith("kd.loss_share.")}
+    shares: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if key.startswith("kd.loss_share."):
+            name, tag = key.rsplit("@", 1)
+            shares.setdefault(tag, {})[name.split(".")[2]] = value
     if shares:
-        lines += ["", "Share of the distillation objective per term (mean over training, KD): "
-                  + "; ".join(f"{k.split('.')[2]} {v:.1%}" for k, v in sorted(shares.items()))]
+        lines += ["", "Share of the distillation objective per term (KD, mean over training):", ""]
+        lines += [f"- {float(tag):.0%}: " + ", ".join(f"{term} {v:.1%}" for term, v in sorted(terms.items()))
+                  for tag, terms in sorted(shares.items())]
     if config.reading_stage:
         r = _read(out_dir, config.reading_stage)
         tag = ratio_tag(config.claim_ratio)
