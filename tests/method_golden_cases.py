@@ -225,6 +225,18 @@ def head_gates():
     return (grad.sum().item(),)
 
 
+def head_gating():
+    from methods.head_gating import PerInputHeadGating
+
+    outs = []
+    for mode in ("mask", "gather"):
+        model = tiny_bert()
+        with torch.no_grad(), PerInputHeadGating(model, {0: 2, 1: 1}, mode=mode) as gating:
+            outs.append(_probe(model(_ids()).last_hidden_state).item())
+            skipped = [float(10 * layer + head) for layer in (0, 1) for head in gating.last_skipped[layer].flatten().tolist()]
+    return (*outs, *skipped)
+
+
 def attention_heads():
     from methods.attention_heads import attention_layers, num_heads_per_layer
 

@@ -30,6 +30,8 @@ GOLDEN = {
     "head_masking": (10.492445945739746,),
     "head_removal": (10.492445945739746, 33112.0),  # = masking the same heads, as it must
     "head_gates": (0.39462029933929443,),
+    # probe of the gated output in mask and gather mode (equal, as they must be), then each input's skipped heads
+    "head_gating": (10.367240905761719, 10.367240905761719, 0.0, 3.0, 0.0, 3.0, 10.0, 12.0),
     "attention_heads": (2.0, 4.0, 4.0),
     "no_distillation": (2.5653481483459473,),
     # attention_mse (scores, the default), attention_mse (probabilities), minilm, minilm_no_vr, minilmv2
