@@ -13,6 +13,18 @@ p_s ∝ the weights above, not by p_s = p_t. No T² factor (as in the official c
 (the CE part removed; the training loop adds CE on the final logits) and p_t,c^ε off target; at
 ε = 1 that is soft-target cross-entropy = KL(p_t ‖ p_s) + H(p_t).
 
+Total loss of the registered method, two forms (``form``):
+
+- ``official_code`` (default; OFA-KD's ``distillers/ofa.py`` and ``train.py``): the sum
+  ``gt_loss_weight · CE(final logits)`` (the training criterion: label smoothing 0.1 by default in its
+  ``train.py``, given by the engine here) ``+ kd_loss_weight · ofa_loss(final logits)`` ``+
+  ofa_loss_weight · Σ_stages ofa_loss(branch logits)``, every ``ofa_loss`` in the released form, with a
+  branch on *every* student stage (``--ofa-stage 1 2 3 4``: the last stage too). One CE only.
+- ``paper``: ``ce_weight · CE + ofa_weight · Σ`` of the paper's formula over branches on the stages
+  but the last plus the final logits; at ε = 1 each paper term already contains a CE, so this form
+  has one CE per branch and two on the final logits. Kept as it was first run here (documented in
+  replications/uhkd/README.md), not the comparator.
+
 Branches (simplified from the paper's stage-wise SepConv / ViT-block branches): per student stage,
 maps (C, H, W): 3×3 conv (C → hidden) + BN + ReLU → global average pool → Linear(hidden → K);
 tokens (N, C): LayerNorm → mean over all tokens (class token included) → Linear(C → hidden) + GELU
@@ -20,7 +32,7 @@ tokens (N, C): LayerNorm → mean over all tokens (class token included) → Lin
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -93,22 +105,34 @@ class OFABranches(nn.Module):
 
 
 class OFAParams(MethodParams):
-    ce_weight: float = Field(1.0, ge=0)
-    ofa_weight: float = Field(1.0, ge=0)
+    form: Literal["official_code", "paper"] = Field(
+        "official_code", description="official_code: CE + KD (released ofa_loss on the final logits) + the "
+        "branches' ofa_loss on every stage; paper: CE + the paper's formula on the branches but the last and the logits")
+    ce_weight: float = Field(1.0, ge=0, description="gt-loss-weight")
+    kd_weight: float = Field(1.0, ge=0, description="kd-loss-weight (official_code form only)")
+    ofa_weight: float = Field(1.0, ge=0, description="ofa-loss-weight")
     ofa_eps: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, gt=0, description="ofa-temperature")
 
 
 @register("image_kd", "ofa", OFAParams)
 class OFA(nn.Module):
-    """ce_weight · CE + ofa_weight · Σ over exit branches on the student stages (all but the last) and
-    the final logits of OFA's loss."""
+    """OFA-KD in one of its two forms (see the module docstring): exit branches on the student's stages
+    (all of them in the official form, all but the last in the paper form) and the final logits."""
 
     def __init__(self, params: OFAParams, student_shapes, teacher_shapes, num_classes: int):
         super().__init__()
         self.params = params
-        self.branches = OFABranches(student_shapes[:-1], num_classes)
+        shapes = student_shapes if params.form == "official_code" else student_shapes[:-1]
+        self.branches = OFABranches(shapes, num_classes)
 
     def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
         p = self.params
-        ofa = ofa_total(self.branches(feats[:-1]), logits, t_logits, labels, p.ofa_eps)
-        return p.ce_weight * ce + p.ofa_weight * ofa, {"ce": float(ce.detach()), "ofa": float(ofa.detach())}
+        if p.form == "paper":
+            ofa = ofa_total(self.branches(feats[:-1]), logits, t_logits, labels, p.ofa_eps, p.temperature)
+            return p.ce_weight * ce + p.ofa_weight * ofa, {"ce": float(ce.detach()), "ofa": float(ofa.detach())}
+        kd = ofa_loss(logits, t_logits, labels, p.ofa_eps, p.temperature, official_code=True)
+        ofa = sum(ofa_loss(b, t_logits, labels, p.ofa_eps, p.temperature, official_code=True)
+                  for b in self.branches(feats))
+        total = p.ce_weight * ce + p.kd_weight * kd + p.ofa_weight * ofa
+        return total, {"ce": float(ce.detach()), "kd": float(kd.detach()), "ofa": float(ofa.detach())}

@@ -10,6 +10,21 @@ is what makes CNN, ViT and MLP-Mixer features comparable; the crop also makes th
 small. mode="amplitude" (|F|) is invariant to circular spatial shifts of the input;
 mode="realimag" keeps the phase (real and imaginary parts stacked on the channel axis).
 Tokens (B, N, C) are turned into grids as in :mod:`methods.feature_grid` (class token dropped).
+
+Two settings of the registered method fix what the abstract leaves open about scale
+(replications/uhkd/README.md gives the reasons):
+
+- ``spectrum_norm="teacher_bin_rms"``: every (stage, frequency bin) of both representations is
+  divided by the teacher's root-mean-square value at that bin (over the images and channels of a
+  fixed calibration batch). The raw orthonormal spectrum of a post-ReLU map is dominated by its DC
+  bin (√(H·W) × the channel mean); after this fixed rescaling each bin of the teacher has RMS 1, so
+  no bin or stage carries the term by its scale alone. ``"none"`` keeps the raw spectra.
+- ``feature_weight_rule="ce_at_init"``: the frequency term's weight is set by code, once, so that
+  the weighted term equals the student's cross-entropy at initialisation on the calibration batch
+  (times ``feature_weight``). ``"fixed"`` uses ``feature_weight`` as it is.
+
+Both are computed by :meth:`UHKD.calibrate` before training (the engine calls it on a fixed batch)
+and kept as buffers, so a resumed run uses the same values.
 """
 from __future__ import annotations
 
@@ -24,7 +39,8 @@ from methods.feature_grid import grid_shape, resize_to, to_grid
 from methods.logit_kd import kd_kl_loss
 from methods.registry import MethodParams, register
 
-__all__ = ["FeatureAlignment", "FrequencyTransform", "UHKD", "UHKDDistiller", "frequency_features", "uhkd_loss"]
+__all__ = ["FeatureAlignment", "FrequencyTransform", "UHKD", "UHKDDistiller", "bin_rms", "bin_shares",
+           "frequency_features", "uhkd_loss"]
 
 
 def frequency_features(x: torch.Tensor, crop: int = 4, mode: str = "amplitude") -> torch.Tensor:
@@ -119,10 +135,11 @@ def uhkd_loss(student_freq: Sequence[torch.Tensor], teacher_freq: Sequence[torch
               student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
               feature_weight: float = 1.0, kd_weight: float = 1.0, ce_weight: float = 1.0,
               temperature: float = 4.0, level_weights: Sequence[float] | None = None,
-              ) -> tuple[torch.Tensor, dict[str, float]]:
+              ce: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """feature_weight · Σ_l w_l · MSE(student_l, teacher_l) + kd_weight · kd_kl_loss(T) + ce_weight · CE.
 
-    Teacher tensors are detached; ``level_weights`` defaults to 1 per level. Returns the total and
+    Teacher tensors are detached; ``level_weights`` defaults to 1 per level; ``ce`` replaces the plain
+    cross-entropy of the logits (e.g. the engine's label-smoothed one). Returns the total and
     the detached parts {"feature", "kd", "ce", "total"} as floats (parts unweighted, total weighted).
     """
     if len(student_freq) != len(teacher_freq):
@@ -136,33 +153,93 @@ def uhkd_loss(student_freq: Sequence[torch.Tensor], teacher_freq: Sequence[torch
             raise ValueError(f"student {tuple(s.shape)} and teacher {tuple(t.shape)} representations differ")
         feature = feature + w * F.mse_loss(s, t.detach())
     kd = kd_kl_loss(student_logits, teacher_logits, temperature)
-    ce = F.cross_entropy(student_logits, target)
+    ce = F.cross_entropy(student_logits, target) if ce is None else ce
     total = feature_weight * feature + kd_weight * kd + ce_weight * ce
     parts = {"feature": feature.item(), "kd": kd.item(), "ce": ce.item(), "total": total.item()}
     return total, parts
 
 
+def bin_rms(teacher_freq: torch.Tensor) -> torch.Tensor:
+    """(B, C, k, k) representation → (k, k): root-mean-square over images and channels per frequency bin
+    (real and imaginary parts of a bin share one scale, so the phase is kept); tiny values are floored."""
+    rms = teacher_freq.detach().float().pow(2).mean(dim=(0, 1)).sqrt()
+    return rms.clamp_min(1e-6 * float(rms.max()) + 1e-12)
+
+
+def bin_shares(student_freq: Sequence[torch.Tensor], teacher_freq: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Share of Σ_levels MSE that each (level, bin) carries: (levels, k, k), summing to 1."""
+    parts = torch.stack([(s.detach() - t.detach()).pow(2).mean(dim=(0, 1)) / s[0, 0].numel()
+                         for s, t in zip(student_freq, teacher_freq)])
+    return parts / parts.sum()
+
+
 class UHKDParams(MethodParams):
     ce_weight: float = Field(1.0, ge=0)
     kd_weight: float = Field(1.0, ge=0)
-    feature_weight: float = Field(1.0, ge=0)
+    feature_weight: float = Field(1.0, ge=0, description="the frequency term's weight; with feature_weight_rule "
+                                  "ce_at_init, a factor on the weight the rule computes")
     temperature: float = Field(4.0, gt=0)
     crop: int = Field(4, ge=1, description="low-frequency window")
     freq_mode: Literal["amplitude", "realimag"] = "amplitude"
+    spectrum_norm: Literal["none", "teacher_bin_rms"] = Field(
+        "none", description="none: raw orthonormal spectra; teacher_bin_rms: each (stage, bin) divided by the "
+        "teacher's RMS there on the calibration batch")
+    feature_weight_rule: Literal["fixed", "ce_at_init"] = Field(
+        "fixed", description="fixed: feature_weight as given; ce_at_init: weighted term = CE at initialisation "
+        "on the calibration batch")
 
 
 @register("image_kd", "uhkd", UHKDParams)
 class UHKD(UHKDDistiller):
     """:func:`uhkd_loss` on every feature stage: teacher stages through the FFT transform, student
-    stages through the learnable alignment, plus the KD and CE terms."""
+    stages through the learnable alignment, plus the KD and CE terms. With ``spectrum_norm`` or
+    ``feature_weight_rule`` other than the raw settings, :meth:`calibrate` must run before :meth:`loss`."""
 
     def __init__(self, params: UHKDParams, student_shapes, teacher_shapes, num_classes: int):
         super().__init__(student_shapes, teacher_shapes, params.crop, params.freq_mode)
         self.params = params
+        k = params.crop
+        self.register_buffer("calibration_scale", torch.ones(len(teacher_shapes), k, k))
+        self.register_buffer("calibration_weight", torch.ones(()))
+        self.register_buffer("calibrated", torch.tensor(False))
+
+    @property
+    def needs_calibration(self) -> bool:
+        p = self.params
+        return p.spectrum_norm != "none" or p.feature_weight_rule != "fixed"
+
+    def representations(self, feats, t_feats) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(student, teacher) frequency representations, rescaled per bin when ``spectrum_norm`` asks."""
+        s_freq, t_freq = self(feats, t_feats)
+        if self.params.spectrum_norm == "none":
+            return s_freq, t_freq
+        scales = self.calibration_scale.to(s_freq[0].dtype)
+        return [s / c for s, c in zip(s_freq, scales)], [t / c for t, c in zip(t_freq, scales)]
+
+    @torch.no_grad()
+    def calibrate(self, ce, feats, logits, t_feats, t_logits, labels) -> dict[str, float]:
+        """Fix the per-bin scales and the feature weight on one batch (the student at initialisation);
+        returns what was set: ``feature_weight`` and the unweighted ``feature`` term after scaling."""
+        if self.params.spectrum_norm == "teacher_bin_rms":
+            _, t_freq = self(feats, t_feats)
+            self.calibration_scale.copy_(torch.stack([bin_rms(t) for t in t_freq]))
+        self.calibrated.fill_(True)
+        s_freq, t_freq = self.representations(feats, t_feats)
+        feature = sum(F.mse_loss(s.float(), t.float()) for s, t in zip(s_freq, t_freq))
+        if self.params.feature_weight_rule == "ce_at_init":
+            if not float(feature) > 0:
+                raise ValueError("UHKD calibration: the frequency term is 0 on the calibration batch; "
+                                 "ce_at_init cannot set its weight")
+            self.calibration_weight.fill_(float(ce) / float(feature))
+        return {"feature_weight": self.params.feature_weight * float(self.calibration_weight),
+                "feature": float(feature), "ce": float(ce)}
 
     def loss(self, ce, feats, logits, t_feats, t_logits, labels, progress: float):
         p = self.params
-        s_freq, t_freq = self(feats, t_feats)
-        total, parts = uhkd_loss(s_freq, t_freq, logits, t_logits, labels, p.feature_weight, p.kd_weight,
-                                 p.ce_weight, p.temperature)
+        if self.needs_calibration and not bool(self.calibrated):
+            raise RuntimeError("UHKD with spectrum_norm or feature_weight_rule set needs calibrate() before loss()")
+        s_freq, t_freq = self.representations(feats, t_feats)
+        weight = p.feature_weight * float(self.calibration_weight)
+        total, parts = uhkd_loss(s_freq, t_freq, logits, t_logits, labels, weight, p.kd_weight,
+                                 p.ce_weight, p.temperature, ce=ce)
         return total, {k: v for k, v in parts.items() if k != "total"}

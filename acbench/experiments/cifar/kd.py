@@ -60,18 +60,19 @@ class Method(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     kind: str
     params: SerializeAsAny[MethodParams]
+    max_seeds: int | None = Field(None, ge=1, description="run only the first seeds of the stage (e.g. a control)")
 
     @model_validator(mode="before")
     @classmethod
     def _params_of_kind(cls, data):
         if not isinstance(data, dict) or "params" in data or "kind" not in data:
             return data
-        rest = {k: v for k, v in data.items() if k not in ("name", "kind")}
+        rest = {k: v for k, v in data.items() if k not in ("name", "kind", "max_seeds")}
         try:
             params = parse_params(FAMILY, data["kind"], rest)
         except UnknownMethod as exc:
             raise ValueError(str(exc)) from None
-        return {"name": data.get("name"), "kind": data["kind"], "params": params}
+        return {"name": data.get("name"), "kind": data["kind"], "params": params, "max_seeds": data.get("max_seeds")}
 
 
 class Config(Strict):
@@ -82,6 +83,9 @@ class Config(Strict):
     seeds: list[int] = Field([0], min_length=1)
     train: TrainSettings
     eval_batch: int = Field(256, ge=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the one cross-entropy every method uses")
+    calibration_images: int = Field(256, ge=1, description="the fixed batch (first images of view 0) a method "
+                                    "with calibrate() sets its scales on, the student at initialisation")
     baselines: list[str] = Field(default_factory=list, description="methods the target method is compared with")
     target: str = Field("uhkd", description="the method whose gain over the best baseline is reported")
     max_seeds: int | None = Field(None, ge=1)
@@ -101,9 +105,10 @@ class Distillation(nn.Module):
     trained together; ``loss(images, labels, t_feats, t_logits, progress)``."""
 
     def __init__(self, method: Method, student: nn.Module, stages: list[int], teacher_shapes, num_classes: int,
-                 sample: torch.Tensor):
+                 sample: torch.Tensor, label_smoothing: float = 0.0):
         super().__init__()
         self.method, self.student, self.stages = method, student, stages
+        self.label_smoothing = label_smoothing
         with torch.no_grad():
             feats, _ = features_and_logits(student, sample, stages)
         student_shapes = [tuple(f.shape[1:]) for f in feats]
@@ -112,8 +117,22 @@ class Distillation(nn.Module):
 
     def loss(self, images, labels, t_feats, t_logits, progress: float) -> tuple[torch.Tensor, dict[str, float]]:
         feats, logits = features_and_logits(self.student, images, self.stages)
-        ce = F.cross_entropy(logits, labels)
+        ce = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return getattr(self, self.method.kind).loss(ce, feats, logits, t_feats, t_logits, labels, progress)
+
+    @torch.no_grad()
+    def calibrate(self, images, labels, t_feats, t_logits) -> dict[str, float]:
+        """Let a method with ``calibrate`` fix its scales on this batch (training mode, no update kept:
+        batch-norm statistics are restored; only the method's ``calibration*`` buffers change)."""
+        impl = getattr(self, self.method.kind)
+        if not hasattr(impl, "calibrate"):
+            return {}
+        kept = {k: v.clone() for k, v in self.state_dict().items() if ".calibration" not in k and ".calibrated" not in k}
+        feats, logits = features_and_logits(self.student, images, self.stages)
+        ce = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        out = impl.calibrate(ce, feats, logits, t_feats, t_logits, labels)
+        self.load_state_dict({**self.state_dict(), **kept})
+        return out
 
 
 class TeacherCache:
@@ -152,7 +171,8 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test
     student = build_student(config.student, config.data.num_classes)
     stages = student_stages(config.student)
     model = Distillation(method, student, stages, cache.shapes, config.data.num_classes,
-                         normalize(cache.views[0][:2]))
+                         normalize(cache.views[0][:2]), config.label_smoothing)
+    calibration = model.calibrate(*cache.batch(0, torch.arange(min(config.calibration_images, len(cache.labels)))))
     settings = config.train.model_copy(update={"seed": seed})
     examples = list(range(len(cache.labels)))
     per_epoch = steps_per_epoch(len(examples), settings.batch_size)
@@ -166,7 +186,7 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test
                    folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag)
     outcomes = evaluate_items(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
     return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
-            "train_seconds": result.seconds, "steps": result.steps,
+            "train_seconds": result.seconds, "steps": result.steps, "calibration": calibration,
             "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
             "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
 
@@ -193,7 +213,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     seeds = config.seeds[:config.max_seeds]
     items = ItemLog()
     for method in config.methods:
-        for seed in seeds:
+        for seed in seeds[:method.max_seeds]:
             name, tag = f"{method.name}-s{seed}", run_key(config, method.name, seed)
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
@@ -207,7 +227,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             items.add_outcomes(f"{method.name}@s{seed}", Outcomes.from_json(done[RECORD_KEY]))
             runs[name] = without_outcomes(done)
             metrics[f"{method.name}.accuracy@s{seed}"] = done["accuracy"]
-        accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds]
+        accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds[:method.max_seeds]]
         metrics[f"{method.name}.accuracy.mean"] = statistics.fmean(accs)
         metrics[f"{method.name}.accuracy.std"] = statistics.stdev(accs) if len(accs) > 1 else 0.0
         metrics[f"{method.name}.seeds"] = len(accs)

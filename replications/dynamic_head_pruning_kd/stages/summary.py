@@ -6,6 +6,10 @@ metrics, for the ratio ``claim_ratio``:
   (``.std`` beside it: the seeds' standard deviation);
 - ``kd_recovery_pct``: the share of the prune-only loss that KD wins back,
   100·(KD − prune only)/(teacher − prune only).
+The drops and the recovered share are written for every point (``@<ratio>``), not only ``claim_ratio``.
+Also, where the stages exist: the ratio-0 control of each point (``control.accuracy.mean@<ratio>``,
+the same recovery with no head masked), the one-shot reading at its ratio (``reading_stage``), the
+pooled five-fold rows (``pool_stage``) and the share of the distillation loss each term carries.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ class Config(Strict):
     prune_stage: SiblingStage
     points: list[Point] = Field(min_length=1)
     ablation_stage: SiblingStage | None = None
+    reading_stage: SiblingStage | None = Field(None, description="the same variants trained with reading one_shot")
+    pool_stage: SiblingStage | None = Field(None, description="the rows pooled over folds (stages/pool.py)")
     claim_ratio: float = 0.3
     finetune_variant: str = "finetune"
     kd_variant: str = "kd"
@@ -55,6 +61,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     teacher = _read(out_dir, config.teacher_stage)
     prune = _read(out_dir, config.prune_stage)
     metrics: dict[str, float] = {"teacher.accuracy": teacher["accuracy"]}
+    notes: list[str] = []
     rows = ["| heads pruned | removed | prune only | prune + fine-tune | prune + KD | params (whole / encoder) | "
             "encoder FLOPs | speed-up b1 / b32 |", "|---|---|---|---|---|---|---|---|"]
     for point in sorted(config.points, key=lambda p: p.ratio):
@@ -70,18 +77,54 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                     f"{_pm(m, f'{config.kd_variant}.accuracy')} | −{m['params.whole_model_reduction_pct']:.1f}% / "
                     f"−{m['params.encoder_reduction_pct']:.1f}% | −{m['flops.encoder_reduction_pct']:.1f}% | "
                     f"{m.get('speedup_pct.b1', float('nan')):+.1f}% / {m.get('speedup_pct.b32', float('nan')):+.1f}% |")
-        if abs(point.ratio - config.claim_ratio) < 1e-9:
-            base, lost = teacher["accuracy"], teacher["accuracy"] - prune[f"accuracy@{tag}"]
-            for variant, name in ((config.kd_variant, "kd"), (config.finetune_variant, "ft")):
-                metrics[f"{name}_drop_pts@{tag}"] = base - m[f"{variant}.accuracy.mean"]
-                metrics[f"{name}_drop_pts@{tag}.std"] = m[f"{variant}.accuracy.std"]
-                metrics[f"{name}_drop_pts@{tag}.n"] = m[f"{variant}.seeds"]
-            metrics[f"prune_only_drop_pts@{tag}"] = lost
-            if lost > 0:
-                metrics[f"kd_recovery_pct@{tag}"] = 100 * (m[f"{config.kd_variant}.accuracy.mean"] - prune[f"accuracy@{tag}"]) / lost
+        base, lost = teacher["accuracy"], teacher["accuracy"] - prune[f"accuracy@{tag}"]
+        for variant, name in ((config.kd_variant, "kd"), (config.finetune_variant, "ft")):
+            metrics[f"{name}_drop_pts@{tag}"] = base - m[f"{variant}.accuracy.mean"]
+            metrics[f"{name}_drop_pts@{tag}.std"] = m[f"{variant}.accuracy.std"]
+            metrics[f"{name}_drop_pts@{tag}.n"] = m[f"{variant}.seeds"]
+        metrics[f"prune_only_drop_pts@{tag}"] = lost
+        if lost > 0:
+            metrics[f"kd_recovery_pct@{tag}"] = 100 * (m[f"{config.kd_variant}.accuracy.mean"] - prune[f"accuracy@{tag}"]) / lost
+        if "control.accuracy.mean" in m:
+            metrics[f"control.accuracy.mean@{tag}"] = m["control.accuracy.mean"]
+            notes.append(f"ratio-0 control beside {point.ratio:.0%} (the same recovery, no head masked): "
+                         f"{_pm(m, 'control.accuracy')} against the teacher's {base:.1f}")
+        for key, value in m.items():
+            if key.startswith(f"{config.kd_variant}.loss_share."):
+                metrics[f"kd.{key.split('.', 1)[1]}@{tag}"] = value
     metrics[f"latency_ms.b32@{ratio_tag(0.0)}"] = prune.get(f"latency_ms.b32@{ratio_tag(0.0)}", float("nan"))
     lines = [f"**{config.dataset}**: teacher accuracy {teacher['accuracy']:.1f}% on {int(teacher['test_problems'])} "
              f"test problems (mean ± std over seeds where n > 1).", "", *rows]
+    lines += [f"- {note}" for note in notes]
+    shares: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if key.startswith("kd.loss_share."):
+            name, tag = key.rsplit("@", 1)
+            shares.setdefault(tag, {})[name.split(".")[2]] = value
+    if shares:
+        lines += ["", "Share of the distillation objective per term (KD, mean over training):", ""]
+        lines += [f"- {float(tag):.0%}: " + ", ".join(f"{term} {v:.1%}" for term, v in sorted(terms.items()))
+                  for tag, terms in sorted(shares.items())]
+    if config.reading_stage:
+        r = _read(out_dir, config.reading_stage)
+        tag = ratio_tag(config.claim_ratio)
+        lines += ["", f"Readings of \"dynamic\" at {config.claim_ratio:.0%}: one-shot (score the teacher once, "
+                  "remove, recover) against progressive (the rows above):", "",
+                  "| reading | prune + fine-tune | prune + KD |", "|---|---|---|"]
+        for name, src in (("progressive", _read(out_dir, next(p.stage for p in config.points
+                                                              if abs(p.ratio - config.claim_ratio) < 1e-9))),
+                          ("one_shot", r)):
+            lines.append(f"| {name} | {_pm(src, f'{config.finetune_variant}.accuracy')} | "
+                         f"{_pm(src, f'{config.kd_variant}.accuracy')} |")
+        for variant, name in ((config.finetune_variant, "finetune"), (config.kd_variant, "kd")):
+            metrics[f"one_shot.{name}.accuracy.mean@{tag}"] = r[f"{variant}.accuracy.mean"]
+    if config.pool_stage:
+        pooled = _read(out_dir, config.pool_stage)
+        for key in ("teacher.accuracy", "prune.accuracy", f"{config.finetune_variant}.accuracy",
+                    f"{config.kd_variant}.accuracy", "control.accuracy"):
+            if key in pooled:
+                metrics[f"pooled.{key}"] = pooled[key]
+        lines += ["", (sibling_stage(out_dir, config.pool_stage) / "table.md").read_text().rstrip()]
     if config.ablation_stage:
         a = _read(out_dir, config.ablation_stage)
         variants = sorted({k.split(".")[0] for k in a if k.endswith(".accuracy.mean")})
