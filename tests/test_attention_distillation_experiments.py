@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from acbench.solver.importance import ImportanceSettings
-from replications.attention_distillation.stages.pruning_curve import head_scores, prunable_fraction
+from replications.attention_distillation.stages.pruning_curve import head_scores
+from replications.attention_distillation.stages.pooled import join
 from replications.attention_distillation.stages.student import StudentShape, build_student
 from acbench.solver.encoders import EncoderSpec, build_encoder
 from acbench.solver.examples import OutputVocab
@@ -91,11 +92,33 @@ def test_iterative_pruning_rejects_more_steps_than_prunable_heads():
                           measure=lambda f, p: 0, min_per_layer=1)
 
 
-def test_prunable_fraction_stops_at_the_first_point_beyond_the_drop():
-    curve = [(0.0, 70.0), (0.1, 69.0), (0.2, 67.5), (0.3, 69.5), (0.4, 60.0)]
-    assert prunable_fraction(curve, 2.0) == 0.1  # 0.2 drops 2.5 pts, so 0.3 does not count
-    assert prunable_fraction(curve, 3.0) == 0.3
-    assert prunable_fraction([(0.0, 50.0)], 1.0) == 0.0
+def test_pooled_stage_joins_folds_and_refuses_overlapping_items():
+    from acbench.items import Outcomes
+
+    f0 = Outcomes(("fold0/a", "fold0/b"), (True, False), ("x", "y"))
+    f1 = Outcomes(("fold1/c",), (True,), ("z",))
+    joined = join([f0, f1])
+    assert joined.ids == ("fold0/a", "fold0/b", "fold1/c") and joined.correct == (True, False, True)
+    with pytest.raises(ValueError, match="overlap"):
+        join([f0, f0])
+
+
+def test_distillation_plateau_score_is_relative_to_the_starting_loss():
+    """The validation score is −loss/loss-before-training: −1 at the start, whatever the loss's scale,
+    and it is computed in eval mode (identical calls give identical values despite dropout)."""
+    from replications.attention_distillation.stages.student import _relative_loss_score, plateau_share
+
+    teacher = _teacher()
+    student = build_student(teacher, StudentShape(layers=2, hidden=16), seed=0)
+    for scale in (1.0, 1000.0):
+        def loss_fn(module, batch, step, scale=scale):
+            out = module.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            return scale * out.last_hidden_state.pow(2).mean(), {}
+        score = _relative_loss_score(loss_fn, student, [_batch()])
+        assert score(student) == pytest.approx(-1.0)
+    assert plateau_share({"a-s0": {"distill_plateau_reached": 1.0, "finetune_plateau_reached": 0.0},
+                          "b-s0": {"finetune_plateau_reached": 1.0}}) == pytest.approx(200 / 3)
+    assert plateau_share({"a-s0": {"accuracy": 1.0}}) == 100.0
 
 
 @pytest.mark.parametrize("kind", ["michel", "combined"])

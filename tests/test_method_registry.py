@@ -105,7 +105,7 @@ def test_a_stage_depends_on_the_method_modules_its_config_names_and_no_others():
     vit = methods_of("uhkd", "vit")
     assert {"methods/dkd.py", "methods/fitnet.py", "methods/ofa.py", "methods/uhkd.py", "methods/logit_kd.py"} <= vit
     assert not vit & {"methods/minilm.py", "methods/minilmv2.py", "methods/tinybert.py"}
-    students = methods_of("attention_distillation", "students_3x384")
+    students = methods_of("attention_distillation", "students_3x384_f0")
     assert {"methods/minilm.py", "methods/minilmv2.py", "methods/tinybert.py"} <= students
     assert "methods/uhkd.py" not in students
 

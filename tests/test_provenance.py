@@ -83,8 +83,10 @@ def test_upstream_stages_are_found_in_nested_marked_fields():
     assert ("attention_distillation", "students_3x384") in refs
     assert ("attention_distillation", "pruning_curve") in refs
     assert ("dynamic_head_pruning_kd", "asdiv_r30") in refs
-    students = upstream_stages(rep.stage_config("students_3x384", "smoke"), rep.name)
-    assert students == [("dynamic_head_pruning_kd", "asdiv_teacher")]
+    students = upstream_stages(rep.stage_config("students_3x384_f2", "smoke"), rep.name)
+    assert students == [("dynamic_head_pruning_kd", "asdiv_teacher_fold2")]
+    pooled = upstream_stages(rep.stage_config("students_3x384", "smoke"), rep.name)
+    assert pooled == [("attention_distillation", f"students_3x384_f{k}") for k in range(5)]
     summary = load_replication("uhkd")
     assert upstream_stages(summary.stage_config("summary", "smoke"), "uhkd") == [
         ("uhkd", "teacher"), ("uhkd", "vit"), ("uhkd", "mixer"), ("uhkd", "resnet20")]

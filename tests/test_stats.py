@@ -148,3 +148,60 @@ def test_mde_design_terms():
     assert mde_paired_proportion(500, 0.1, seeds=5, seed_correlation=0.0) == pytest.approx(
         mde_paired_proportion(2500, 0.1), rel=1e-9)
     assert mde_paired_proportion(5, 0.1) == math.inf
+
+
+def test_one_fold_label_is_the_item_bootstrap():
+    data = synthetic_pair(500, 0.75, 0.7, seed=3)
+    assert paired_bootstrap(data, difference, groups=["fold0"] * 500) == paired_bootstrap(data, difference)
+
+
+def test_fold_resampling_keeps_the_estimate_and_carries_between_fold_variation():
+    """Five folds of 400 items: the same effect on every fold gives about the item-only interval;
+    an effect that lives on one fold only (+25 points there, 0 elsewhere, same pooled mean) widens it."""
+    rng = np.random.default_rng(11)
+    groups = np.repeat([f"fold{k}" for k in range(5)], 400)
+    base = rng.random(2000) < 0.6
+    even = base.copy()
+    gain = rng.choice(2000, 100, replace=False)
+    even[gain] = True
+    uneven = base.copy()
+    fold0 = np.flatnonzero((groups == "fold0") & ~base)
+    uneven[fold0[:int(0.25 * 400)]] = True
+    for method in (even, uneven):
+        items_only = paired_bootstrap({"method": method, "baseline": base}, difference)
+        folds = paired_bootstrap({"method": method, "baseline": base}, difference, groups=groups)
+        assert folds.value == items_only.value and "5 folds" in folds.method
+        assert folds.low <= folds.value <= folds.high
+    width = {}
+    for name, method in (("even", even), ("uneven", uneven)):
+        est = paired_bootstrap({"method": method, "baseline": base}, difference, groups=groups)
+        width[name] = est.high - est.low
+    assert width["uneven"] > 2 * width["even"]
+    with pytest.raises(ValueError, match="groups label"):
+        paired_bootstrap({"method": even, "baseline": base}, difference, groups=groups[:10])
+
+
+def test_fold_labels_read_the_fold_prefix():
+    from acbench.stats.folds import fold_item, fold_labels
+
+    assert fold_labels(["a", "b"]) is None
+    assert fold_labels([fold_item(0, "a"), fold_item(3, "x/y")]) == ["fold0", "fold3"]
+    with pytest.raises(ValueError, match="some item ids"):
+        fold_labels([fold_item(0, "a"), "b"])
+
+
+def test_prunable_share_from_bands():
+    """Drops with bands [0,0], [-0.5,1.5], [0.5,2.5], [3,5] against a 2-point line: the point drops stay
+    within it through the third step, only the second is significantly within, the fourth is
+    significantly beyond."""
+    from acbench.stats import Estimate
+    from acbench.stats.curve import drop_bands, prunable_from_bands
+
+    bands = [Estimate(v, lo, hi, "t") for v, lo, hi in ((0, 0, 0), (0.5, -0.5, 1.5), (1.5, 0.5, 2.5), (4, 3, 5))]
+    assert prunable_from_bands([0, 10, 20, 30], bands, 2.0) == (20, 10, 20)
+    assert prunable_from_bands([0, 10, 20, 30], bands, 6.0) == (30, 30, 30)
+    same = np.random.default_rng(0).random(100) < 0.5
+    out = drop_bands({"a": same, "b": same}, [(0.0, "a"), (0.1, "b")])
+    assert [(e.value, e.low, e.high) for e in out] == [(0, 0, 0), (0, 0, 0)]
+    with pytest.raises(ValueError, match="starts at share 0"):
+        drop_bands({"a": same}, [(0.1, "a")])

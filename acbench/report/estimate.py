@@ -16,6 +16,8 @@ from acbench.config import Claim, Compare, Condition, Replication
 from acbench.items import ItemsError, read_records, runs_of
 from acbench.results import METRICS_FILE, read_metrics
 from acbench.stats import Estimate, paired_bootstrap, rounds_bootstrap
+from acbench.stats.curve import drop_bands, prunable_from_bands
+from acbench.stats.folds import fold_labels
 
 
 class EstimateError(ValueError):
@@ -62,7 +64,9 @@ def _condition(profile: str, rep: Replication, cond: Condition) -> tuple[list[st
 
 
 def _align(conds: dict[str, tuple[list[str], np.ndarray, list]]) -> dict[str, np.ndarray]:
-    """Put every condition on the first one's item order and pair seeds; errors name what differs."""
+    """Put every condition on the first one's item order and pair seeds; errors name what differs.
+    Items pooled over folds (ids ``fold<k>/...``, :mod:`acbench.stats.folds`) keep their order, so
+    :func:`_groups` of the first condition labels the aligned columns."""
     first = next(iter(conds))
     ids0 = conds[first][0]
     order0 = {i: k for k, i in enumerate(ids0)}
@@ -81,7 +85,12 @@ def _align(conds: dict[str, tuple[list[str], np.ndarray, list]]) -> dict[str, np
     return out
 
 
-def _statistic(compare: Compare, curve: list[tuple[float, str]] | None = None):
+def _groups(conds: dict[str, tuple[list[str], np.ndarray, list]]):
+    """The fold of every item (in the first condition's order), or None for one fold."""
+    return fold_labels(next(iter(conds.values()))[0])
+
+
+def _statistic(compare: Compare):
     s = compare.statistic
     if s == "accuracy":
         return lambda acc: 100 * acc["a"]
@@ -93,16 +102,6 @@ def _statistic(compare: Compare, curve: list[tuple[float, str]] | None = None):
                                             for i in range(n)]), axis=0)
     if s == "recovery":
         return lambda acc: 100 * (acc["a"] - acc["b"]) / (acc["reference"] - acc["b"])
-    if s == "prunable_share":
-        fractions = np.array([f for f, _ in curve])
-        drop = compare.drop_points
-
-        def prunable(acc):
-            accs = np.stack([np.asarray(acc[name], dtype=np.float64) for _, name in curve])  # (points, ...)
-            ok = (100 * (accs[0] - accs) <= drop + 1e-9).astype(int)
-            reach = np.cumprod(ok, axis=0).sum(axis=0)  # points before the first failure (>= 1: the base)
-            return 100 * fractions[np.maximum(reach, 1) - 1]
-        return prunable
     raise ValueError(f"no accuracy statistic {s!r}")
 
 
@@ -172,12 +171,19 @@ def estimate(profile: str, rep: Replication, claim: Claim) -> Estimate | PointOn
             if len(curve) < 2 or curve[0][0] != 0:
                 raise KeyError(compare.a.run)
             conds = {name: _condition(profile, rep, Condition(stage=compare.a.stage, run=name)) for _, name in curve}
-            return paired_bootstrap(_align(conds), _statistic(compare, curve))
+            groups = _groups(conds)
+            bands = drop_bands(_align(conds), curve, groups)
+            shares = [100 * f for f, _ in curve]
+            value, low, high = prunable_from_bands(shares, bands, compare.drop_points)
+            return Estimate(value, low, high, "prunable share from 95% bands of the drop at each step ("
+                            + bands[1].method + "): low = largest share significantly within the line, "
+                            "high = largest before a step significantly beyond it", bands[1].items,
+                            bands[1].seeds, bands[1].resamples)
         named = {"a": compare.a, "b": compare.b, "reference": compare.reference}
         for i, (a, b) in enumerate(compare.pairs or []):
             named[f"a{i}"], named[f"b{i}"] = a, b
         conds = {k: _condition(profile, rep, c) for k, c in named.items() if c is not None}
-        return paired_bootstrap(_align(conds), _statistic(compare))
+        return paired_bootstrap(_align(conds), _statistic(compare), groups=_groups(conds))
     except (KeyError, ItemsError) as exc:
         if isinstance(exc, ItemsError) and "lists no per-item record" not in str(exc):
             raise

@@ -20,8 +20,11 @@ is used as it is. Both use percentile intervals, a fixed generator seed and the 
 resamples, so the two paths agree where they overlap (tested).
 
 Folds: cross-validation folds have different test items *and* different runs (nested, not
-crossed). No replication here uses more than one fold; a claim over several folds would resample
-folds, then items within each fold, which this module does not implement yet (it raises).
+crossed). With ``groups`` (one fold label per item) a replicate resamples the folds with
+replacement, then the items within each drawn fold (a fold drawn twice contributes two independent
+item resamples of its own size): the interval then carries the between-fold variation of the
+statistic (different teachers, different training runs) as well as the item noise. Seeds are
+resampled as before, one seed index draw shared by every fold.
 """
 from __future__ import annotations
 
@@ -83,19 +86,46 @@ def _interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _item_weights(rng: np.random.Generator, size: int, n_items: int, folds: list[np.ndarray] | None) -> np.ndarray:
+    """(size, items) resampling weights summing to 1 per row: items (or folds, then items within them)."""
+    if folds is None:
+        return rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=size).astype(np.float64) / n_items
+    weights = np.zeros((size, n_items))
+    drawn = rng.integers(0, len(folds), size=(size, len(folds)))  # (B, folds): which folds each replicate draws
+    for g, members in enumerate(folds):
+        times = (drawn == g).sum(axis=1)  # (B,): how often fold g was drawn
+        counts = rng.multinomial(times * members.size, np.full(members.size, 1.0 / members.size))  # (B, n_g)
+        weights[:, members] = counts
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def fold_members(groups) -> list[np.ndarray] | None:
+    """Item indices of each fold (in order of first appearance); None for one fold or no labels."""
+    if groups is None:
+        return None
+    labels = np.asarray(list(groups))
+    uniq = list(dict.fromkeys(labels.tolist()))
+    return [np.flatnonzero(labels == u) for u in uniq] if len(uniq) > 1 else None
+
+
 def paired_bootstrap(conditions: Mapping[str, np.ndarray], statistic: Statistic, *,
-                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> Estimate:
+                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED,
+                     groups=None) -> Estimate:
     """Point estimate and percentile interval of ``statistic`` over items (and seeds where there are several).
 
     ``conditions`` maps a name to outcomes of shape ``(seeds, items)`` (or ``(items,)``);
     ``statistic`` receives ``{name: accuracy}`` with accuracies in [0, 1] as arrays of any shape
-    (it must be elementwise/vectorised) and returns the claim's quantity.
+    (it must be elementwise/vectorised) and returns the claim's quantity. ``groups``: the fold of
+    every item (any labels); with two or more folds the folds are resampled too (module docstring).
     """
     mats, n_items, n_seeds = _as_matrices(conditions)
+    folds = fold_members(groups)
+    if groups is not None and len(list(groups)) != n_items:
+        raise ValueError(f"groups label {len(list(groups))} items, the conditions have {n_items}")
     names = list(mats)
     with np.errstate(divide="ignore", invalid="ignore"):
         point = float(np.asarray(statistic({k: m.mean() for k, m in mats.items()})))
-        if n_seeds == 1:
+        if n_seeds == 1 and folds is None:
             rows = [m[0] for m in mats.values()]
 
             def scipy_statistic(*samples, axis=-1):
@@ -112,10 +142,9 @@ def paired_bootstrap(conditions: Mapping[str, np.ndarray], statistic: Statistic,
                             n_items, 1, resamples)
         rng = np.random.default_rng(seed)
         reps = []
-        uniform = np.full(n_items, 1.0 / n_items)
         for start in range(0, resamples, _CHUNK):
             size = min(_CHUNK, resamples - start)
-            weights = rng.multinomial(n_items, uniform, size=size).astype(np.float64) / n_items  # (B, items)
+            weights = _item_weights(rng, size, n_items, folds)  # (B, items)
             seed_idx = rng.integers(0, n_seeds, size=(size, n_seeds))  # (B, seeds)
             acc = {}
             for name, m in mats.items():
@@ -126,8 +155,12 @@ def paired_bootstrap(conditions: Mapping[str, np.ndarray], statistic: Statistic,
                     acc[name] = np.take_along_axis(per_seed, seed_idx.T, axis=0).mean(axis=0)
             reps.append(np.asarray(statistic(acc), dtype=np.float64))
         low, high = _interval(np.concatenate(reps), confidence)
-    return Estimate(point, low, high, "paired two-level percentile bootstrap over items and seeds",
-                    n_items, n_seeds, resamples)
+    if folds is None:
+        method = "paired two-level percentile bootstrap over items and seeds"
+    else:
+        method = (f"paired {'three' if n_seeds > 1 else 'two'}-level percentile bootstrap over {len(folds)} folds, "
+                  "items within folds" + (" and seeds" if n_seeds > 1 else ""))
+    return Estimate(point, low, high, method, n_items, n_seeds, resamples)
 
 
 def rounds_bootstrap(samples: Mapping[str, np.ndarray], statistic: Callable[..., np.ndarray], *,

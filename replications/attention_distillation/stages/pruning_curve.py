@@ -10,22 +10,33 @@ gates. Scores:
 - ``combined``: arXiv 2511.17577's α·w + (1−α)·H (``methods.head_importance``), with the pruned heads
   left out of each layer's normalisation.
 
-``prunable_pct``: the largest percentage of heads pruned such that accuracy stays within
-``drop_pts`` of the unpruned model at that point and at every smaller one.
+Every teacher of ``teachers`` (one per ASDiv-A fold) gets its own curve; the records join the folds
+(item ids ``fold<k>/<id>``, :mod:`acbench.stats.folds`), so each point's accuracy is over all their
+test problems. At every step the drop from the unpruned point gets a 95% band (paired bootstrap over
+folds and items within folds, :mod:`acbench.stats.curve`). ``prunable_pct``: the largest percentage
+of heads pruned such that the pooled accuracy stays within ``drop_pts`` of the unpruned model at that
+point and at every smaller one; ``prunable_pct.low``: the same with the drop *significantly* below
+the line (the band's upper end), the share the claim is decided on; ``prunable_pct.high``: the
+largest share before a step whose drop is significantly beyond it.
 """
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import Field
 
 from acbench.config import Strict
 from acbench.experiments.mwp.teacher import solver_data
-from acbench.results import write_metrics, write_text_atomic
+from acbench.items import Outcomes
+from acbench.stats.curve import drop_bands, prunable_from_bands
+from acbench.stats.folds import fold_item, fold_labels
+from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 from acbench.items import ItemLog
 from acbench.stage_refs import StageRef
 from acbench.solver.evaluate import answer_outcomes
@@ -54,7 +65,8 @@ class Score(Strict):
 
 
 class Config(Strict):
-    teacher: StageRef = Field(description="<replication>/<stage> of a mwp_teacher stage")
+    teachers: list[StageRef] = Field(min_length=1, description="<replication>/<stage> of mwp_teacher stages, "
+                                     "one per fold")
     scores: list[Score] = Field(min_length=1)
     step_fraction: float = Field(0.1, gt=0, le=0.5)
     steps: int = Field(9, ge=1)
@@ -98,53 +110,87 @@ def head_scores(importance: ImportanceSettings, model, batches, pruned: set[tupl
     return combined_score(w, raw, p.alpha, p.entropy_sign, p.normalize)
 
 
-def prunable_fraction(curve: list[tuple[float, float]], drop_pts: float) -> float:
-    base, best = curve[0][1], 0.0
-    for fraction, accuracy in curve:
-        if base - accuracy > drop_pts:
-            break
-        best = fraction
-    return best
-
-
-def run(config: Config, out_dir: Path) -> dict[str, float]:
-    set_threads(config.threads)
-    started = time.perf_counter()
-    teacher, data, train, test = solver_data(stage_of(out_dir, config.teacher))
+def fold_curves(config: Config, teacher_dir: Path) -> tuple[dict, dict, int, int, int]:
+    """One fold: ``{score: [(fraction, Outcomes)]}`` (ids prefixed by the fold), the pruned-head plans, and
+    (fold, heads in all, heads per step)."""
+    teacher, data, train, test = solver_data(teacher_dir)
+    fold = data.fold or 0
     size = config.score_batch_size
     batches = [collate(train[i * size:(i + 1) * size], teacher.vocab) for i in range(config.score_batches)
                if train[i * size:(i + 1) * size]]
     layers, heads = teacher.encoder.config.num_hidden_layers, teacher.encoder.config.num_attention_heads
     step = max(1, round(config.step_fraction * layers * heads))
-    metrics: dict[str, float] = {}
+    curves: dict[str, list] = {}
     plans: dict[str, dict] = {}
-    items = ItemLog()
     for score in config.scores:
         model = copy.deepcopy(teacher).eval()
         gates = HeadGates(model.encoder)
+        points = curves.setdefault(score.name, [])
 
-        def measure(fraction, pruned, name=score.name, model=model):
-            outcomes = answer_outcomes(model, test, config.eval_batch, f"{name} {fraction:.0%} pruned")
-            items.add_outcomes(f"{name}@{100 * fraction:.6g}", outcomes)  # exact share: the curve's x
-            accuracy = outcomes.accuracy
-            plans[f"{name}@{pct_tag(fraction)}"] = {str(k): v for k, v in as_plan(pruned).items()}
-            return accuracy
+        def measure(fraction, pruned, name=score.name, model=model, points=points):
+            outcomes = answer_outcomes(model, test, config.eval_batch, f"fold {fold} {name} {fraction:.0%} pruned")
+            points.append((fraction, Outcomes(tuple(fold_item(fold, i) for i in outcomes.ids), outcomes.correct,
+                                              outcomes.predictions)))
+            plans[f"fold{fold}/{name}@{pct_tag(fraction)}"] = {str(k): v for k, v in as_plan(pruned).items()}
+            return outcomes.accuracy
 
-        curve = iterative_pruning(layers, heads, step, config.steps,
-                                  lambda pruned, s=score, m=model: head_scores(s.importance, m, batches, pruned),
-                                  lambda pruned, g=gates: g.set_masked(as_plan(pruned)), measure,
-                                  score.importance.min_heads_per_layer)
-        for fraction, accuracy in curve:
-            metrics[f"{score.name}.accuracy@{pct_tag(fraction)}"] = accuracy
-        metrics[f"{score.name}.prunable_pct"] = 100 * prunable_fraction(curve, config.drop_pts)
-        metrics[f"{score.name}.mean_accuracy"] = sum(a for _, a in curve) / len(curve)
-    metrics["heads_total"] = layers * heads
+        iterative_pruning(layers, heads, step, config.steps,
+                          lambda pruned, s=score, m=model: head_scores(s.importance, m, batches, pruned),
+                          lambda pruned, g=gates: g.set_masked(as_plan(pruned)), measure,
+                          score.importance.min_heads_per_layer)
+    return curves, plans, fold, layers * heads, step
+
+
+def run(config: Config, out_dir: Path) -> dict[str, float]:
+    set_threads(config.threads)
+    started = time.perf_counter()
+    per_fold, plans, shape, teacher_accuracy = [], {}, None, []
+    for ref in config.teachers:
+        teacher_accuracy.append(read_metrics(stage_of(out_dir, ref) / METRICS_FILE)["metrics"]["accuracy"])
+        curves, fold_plans, fold, total, step = fold_curves(config, stage_of(out_dir, ref))
+        if shape is not None and shape != (total, step):
+            raise ValueError(f"teacher {ref} has {total} heads ({step} per step), the first teacher {shape}")
+        shape = (total, step)
+        per_fold.append((fold, curves))
+        plans.update(fold_plans)
+    if len({f for f, _ in per_fold}) != len(per_fold):
+        raise ValueError(f"teachers {config.teachers} repeat a fold")
+    total, step = shape
+    metrics: dict[str, float] = {}
+    items = ItemLog()
+    for score in config.scores:
+        fractions = [f for f, _ in per_fold[0][1][score.name]]
+        pooled = []
+        for k, fraction in enumerate(fractions):
+            parts = [curves[score.name][k][1] for _, curves in per_fold]
+            joined = Outcomes(tuple(i for p in parts for i in p.ids), tuple(c for p in parts for c in p.correct),
+                              tuple(x for p in parts for x in p.predictions))
+            name = f"{score.name}@{100 * fraction:.6g}"  # exact share: the curve's x
+            items.add_outcomes(name, joined)
+            pooled.append((fraction, name, joined))
+        for fold, curves in per_fold:
+            for fraction, outcomes in curves[score.name]:
+                metrics[f"fold{fold}.{score.name}.accuracy@{pct_tag(fraction)}"] = outcomes.accuracy
+        outcomes = {name: np.array(o.correct, dtype=np.float64) for _, name, o in pooled}
+        bands = drop_bands(outcomes, [(f, n) for f, n, _ in pooled], fold_labels(pooled[0][2].ids))
+        for (fraction, _, o), band in zip(pooled, bands):
+            tag = pct_tag(fraction)
+            metrics[f"{score.name}.accuracy@{tag}"] = o.accuracy
+            metrics.update({f"{score.name}.drop@{tag}": band.value, f"{score.name}.drop_low@{tag}": band.low,
+                            f"{score.name}.drop_high@{tag}": band.high})
+        value, low, high = prunable_from_bands([100 * f for f, _, _ in pooled], bands, config.drop_pts)
+        metrics.update({f"{score.name}.prunable_pct": value, f"{score.name}.prunable_pct.low": low,
+                        f"{score.name}.prunable_pct.high": high,
+                        f"{score.name}.mean_accuracy": statistics.fmean(o.accuracy for _, _, o in pooled)})
+    metrics["teacher.accuracy"] = statistics.fmean(teacher_accuracy)  # mean over folds (the floor's reading)
+    metrics["heads_total"] = total
     metrics["heads_per_step"] = step
+    metrics["folds"] = len(per_fold)
+    metrics["items"] = len(pooled[0][2].ids)
     metrics["stage_seconds"] = time.perf_counter() - started
-    write_text_atomic(out_dir / "table.md", table(config, metrics, layers * heads, step))
-    write_metrics(out_dir, metrics, ["heads_total", "heads_per_step"],
-                  {"pruned_heads": plans, "teacher": config.teacher, "data": data.model_dump(mode="json")},
-                  items.write(out_dir))
+    write_text_atomic(out_dir / "table.md", table(config, metrics, total, step))
+    write_metrics(out_dir, metrics, ["heads_total", "heads_per_step", "folds", "items"],
+                  {"pruned_heads": plans, "teachers": list(config.teachers)}, items.write(out_dir))
     return metrics
 
 
@@ -156,12 +202,17 @@ def _fractions(metrics: dict[str, float], name: str) -> list[str]:
 def table(config: Config, metrics: dict[str, float], total: int, step: int) -> str:
     names = [s.name for s in config.scores]
     tags = _fractions(metrics, names[0])
-    lines = [f"Iterative pruning without retraining, {step} of {total} heads per step; answer accuracy (%).", "",
+    lines = [f"Iterative pruning without retraining, {step} of {total} heads per step, {int(metrics['folds'])} "
+             f"fold(s), {int(metrics['items'])} test problems; answer accuracy (%) and its drop from the "
+             "unpruned model [95% band: folds, items within folds].", "",
              "| heads pruned | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for tag in tags:
-        lines.append(f"| {tag}% | " + " | ".join(f"{metrics[f'{n}.accuracy@{tag}']:.1f}" for n in names) + " |")
-    lines.append(f"| prunable (drop ≤ {config.drop_pts:g} pts) | "
-                 + " | ".join(f"{metrics[f'{n}.prunable_pct']:.0f}%" for n in names) + " |")
+        lines.append(f"| {tag}% | " + " | ".join(
+            f"{metrics[f'{n}.accuracy@{tag}']:.1f} (−{metrics[f'{n}.drop@{tag}']:.1f} "
+            f"[{metrics[f'{n}.drop_low@{tag}']:.1f}, {metrics[f'{n}.drop_high@{tag}']:.1f}])" for n in names) + " |")
+    lines.append(f"| prunable (drop ≤ {config.drop_pts:g} pts): point [significantly within, before significantly beyond] | "
+                 + " | ".join(f"{metrics[f'{n}.prunable_pct']:.0f}% [{metrics[f'{n}.prunable_pct.low']:.0f}%, "
+                              f"{metrics[f'{n}.prunable_pct.high']:.0f}%]" for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -172,16 +223,21 @@ def plot(config: Config, metrics: dict[str, float], claims, out_dir: Path) -> li
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
+    base = metrics[f"{config.scores[0].name}.accuracy@0"]
     for score in config.scores:
         tags = _fractions(metrics, score.name)
-        ax.plot([float(t) for t in tags], [metrics[f"{score.name}.accuracy@{t}"] for t in tags], "o-", label=score.name)
-    base = metrics[f"{config.scores[0].name}.accuracy@0"]
+        x = [float(t) for t in tags]
+        (line,) = ax.plot(x, [metrics[f"{score.name}.accuracy@{t}"] for t in tags], "o-", label=score.name)
+        ax.fill_between(x, [base - metrics[f"{score.name}.drop_high@{t}"] for t in tags],
+                        [base - metrics[f"{score.name}.drop_low@{t}"] for t in tags], color=line.get_color(),
+                        alpha=0.2, label=f"{score.name}: 95% band of the drop")
     ax.axhline(base - config.drop_pts, color="grey", linestyle=":", label=f"unpruned − {config.drop_pts:g} pts")
     for claim in claims:
         if claim.result and claim.result.key.endswith("prunable_pct"):
             ax.axvline(claim.value, color="red", linestyle="--", label=f"published: {claim.value:g}% prunable (BERT)")
-    ax.set(xlabel="heads pruned (%)", ylabel="answer accuracy (%)", title="Pruning without retraining")
-    ax.legend(fontsize=8)
+    ax.set(xlabel="heads pruned (%)", ylabel="answer accuracy (%)",
+           title=f"Pruning without retraining ({int(metrics['folds'])} folds, {int(metrics['items'])} problems)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path = out_dir / "pruning_curve.png"
     fig.savefig(path, dpi=110)

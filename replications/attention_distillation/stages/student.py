@@ -8,9 +8,14 @@ For every variant (a distillation loss) and seed:
 2. distillation phase (``distill``), the teacher frozen: an attention loss of
    :mod:`methods.attention_alignment` trains the encoder alone (MiniLM and MiniLMv2 on
    the last layers, attention MSE over the uniform layer map); ``logit_kd`` trains the whole solver on
-   T²·KL of the output distributions (teacher forcing); ``none`` skips the phase;
-3. fine-tuning phase (``finetune``): task cross-entropy;
-4. answer accuracy on the test split.
+   T²·KL of the output distributions (teacher forcing); ``none`` skips the phase. With
+   ``distill.plateau`` the phase stops at the plateau of the same loss on the teacher's validation split
+   (eval mode), scored relative to its value before distillation (``min_delta`` 0.01 = 1% of it), and
+   keeps the best weights;
+3. fine-tuning phase (``finetune``): task cross-entropy; with ``finetune.plateau`` it stops at the
+   plateau of validation answer accuracy and keeps the best weights (the teacher's rule);
+4. answer accuracy on the teacher's test split (one fold); item ids ``fold<k>/<id>``
+   (:mod:`acbench.stats.folds`), so a pooled stage (``stages/pooled.py``) can join the folds.
 ``gaps`` compare two variants seed by seed (same seed = same data order): mean and spread of the
 per-seed differences. Finished runs are kept in ``runs/<variant>-s<seed>.json`` of the stage's
 checkpoint folder, so a killed stage resumes at the run it was in (each phase from its last checkpoint).
@@ -29,12 +34,14 @@ import torch
 from pydantic import Field, model_serializer
 
 from acbench.config import Strict
-from acbench.experiments.mwp.teacher import solver_data
+from acbench.experiments.mwp.teacher import solver_splits
 from acbench.experiments.stage_io import checkpoint_dir, seed_summary
 from acbench.provenance import run_key
 from acbench.stage_refs import StageRef
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 from acbench.items import RECORD_KEY, ItemLog, Outcomes, without_outcomes
+from acbench.solver.data import trainable
+from acbench.stats.folds import fold_item
 from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import collate
 from acbench.solver.io import set_threads
@@ -173,44 +180,91 @@ def _encoder_loss(variant: Variant, student: MWPSolver, teacher: MWPSolver, rela
     return loss_fn
 
 
-def run_one(config: Config, variant: Variant, seed: int, teacher, train_examples, test_examples, folder: Path) -> dict:
+def _mean_loss(loss_fn, module, batches) -> float:
+    """``loss_fn`` averaged over ``batches`` in eval mode, without gradients (no dropout)."""
+    module.eval()
+    with torch.no_grad():
+        return statistics.fmean(float(loss_fn(module, batch, 0)[0]) for batch in batches)
+
+
+def _relative_loss_score(loss_fn, module, batches):
+    """validate(module) -> −(validation loss / its value before training): higher is better, and the
+    plateau's ``min_delta`` is a share of the starting loss, whatever the loss's scale."""
+    start = max(_mean_loss(loss_fn, module, batches), 1e-12)
+    return lambda m: -_mean_loss(loss_fn, m, batches) / start
+
+
+def _phase_record(name: str, result, spe: int) -> dict:
+    out = {f"{name}_seconds": result.seconds, f"{name}_final_loss": statistics.fmean(result.losses[-10:]),
+           f"{name}_steps": result.steps}
+    if result.plateau_reached is not None:
+        out.update({f"{name}_plateau_reached": float(result.plateau_reached),
+                    f"{name}_best_epoch": result.best_step / spe, f"{name}_best_valid": result.best_score})
+    return out
+
+
+def run_one(config: Config, variant: Variant, seed: int, teacher, splits, folder: Path) -> dict:
+    train_examples, valid_examples, test_examples = splits.train, splits.valid, splits.test
     student = build_student(teacher, config.student, seed).train()
     collate_fn = lambda b: collate(b, teacher.vocab)  # noqa: E731
     tag = run_key(config, variant.name, seed)
-    phases = {}
+    valid_train = trainable(valid_examples, teacher.max_steps)
+    valid_batches = [collate_fn(valid_train[i:i + config.eval_batch])
+                     for i in range(0, len(valid_train), config.eval_batch)]
+    lengths = [len(e.input_ids) for e in train_examples]
+    record: dict = {}
     if variant.loss != "none":
         settings = config.distill.model_copy(update={"seed": seed})
+        if settings.plateau is not None and not valid_batches:
+            raise ValueError("distill.plateau needs the teacher's validation split (data.valid_fraction)")
         if variant.loss == "logit_kd":
-            def kd(module, batch, step):
+            def loss_fn(module, batch, step):
                 with torch.no_grad():
                     t_logits = teacher(batch).logits
                 value = distill_loss(module(batch).logits, t_logits, batch["labels"], config.temperature)
                 return value, {"kl": float(value.detach())}
-            result = train(student, train_examples, collate_fn, kd, settings, folder / "distill",
-                           param_groups=param_groups(student, settings), desc=f"{variant.name} s{seed} distill",
-                           run_key=tag)
+            module, groups = student, param_groups(student, settings)
         else:
-            result = train(student.encoder, train_examples, collate_fn,
-                           _encoder_loss(variant, student, teacher, config.relation_heads), settings,
-                           folder / "distill", desc=f"{variant.name} s{seed} distill", run_key=tag)
-        phases["distill"] = result
+            loss_fn = _encoder_loss(variant, student, teacher, config.relation_heads)
+            module, groups = student.encoder, None
+        validate = _relative_loss_score(loss_fn, module, valid_batches) if settings.plateau else None
+        module.train()
+        result = train(module, train_examples, collate_fn, loss_fn, settings, folder / "distill",
+                       param_groups=groups, desc=f"{variant.name} s{seed} distill", run_key=tag,
+                       validate=validate, lengths=lengths)
+        record.update(_phase_record("distill", result, len(train_examples) // settings.batch_size))
+        student.train()
     settings = config.finetune.model_copy(update={"seed": seed})
-    phases["finetune"] = train(student, train_examples, collate_fn,
-                               lambda module, batch, step: (task_loss(module(batch).logits, batch["labels"]), {}),
-                               settings, folder / "finetune", param_groups=param_groups(student, settings),
-                               desc=f"{variant.name} s{seed} fine-tune", run_key=tag)
+    validate = None
+    if settings.plateau is not None:
+        if not valid_examples:
+            raise ValueError("finetune.plateau needs the teacher's validation split (data.valid_fraction)")
+        validate = lambda m: answer_outcomes(m, valid_examples, config.eval_batch, "valid").accuracy  # noqa: E731
+    result = train(student, train_examples, collate_fn,
+                   lambda module, batch, step: (task_loss(module(batch).logits, batch["labels"]), {}),
+                   settings, folder / "finetune", param_groups=param_groups(student, settings),
+                   desc=f"{variant.name} s{seed} fine-tune", run_key=tag, validate=validate, lengths=lengths)
+    record.update(_phase_record("finetune", result, len(train_examples) // settings.batch_size))
     outcomes = answer_outcomes(student.eval(), test_examples, config.eval_batch, f"{variant.name} s{seed} test")
-    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
-            "encoder_params": sum(p.numel() for p in student.encoder.parameters()),
-            **{f"{name}_seconds": r.seconds for name, r in phases.items()},
-            **{f"{name}_final_loss": statistics.fmean(r.losses[-10:]) for name, r in phases.items()}}
+    fold = splits.data.fold or 0
+    outcomes = Outcomes(tuple(fold_item(fold, i) for i in outcomes.ids), outcomes.correct, outcomes.predictions)
+    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag, "fold": fold,
+            "encoder_params": sum(p.numel() for p in student.encoder.parameters()), **record}
+
+
+def plateau_share(runs: dict[str, dict]) -> float:
+    """% of the trained phases (distillation and fine-tuning of every run) that stopped at their validation
+    plateau; phases without plateau settings do not count (100 when none has them)."""
+    flags = [r[k] for r in runs.values() for k in r if k.endswith("_plateau_reached")]
+    return 100.0 * statistics.fmean(flags) if flags else 100.0
 
 
 def run(config: Config, out_dir: Path) -> dict[str, float]:
     set_threads(config.threads)
     started = time.perf_counter()
     teacher_dir = stage_of(out_dir, config.teacher)
-    teacher, data, train_examples, test_examples = solver_data(teacher_dir)
+    splits = solver_splits(teacher_dir)
+    teacher = splits.teacher
     teacher_accuracy = read_metrics(teacher_dir / METRICS_FILE)["metrics"]["accuracy"]
     root = checkpoint_dir(out_dir)
     metrics: dict[str, float] = {"teacher.accuracy": teacher_accuracy}
@@ -223,7 +277,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
             if done is None or done.get("run_key") != run_key(config, variant.name, seed) or RECORD_KEY not in done:
-                done = run_one(config, variant, seed, teacher, train_examples, test_examples, root / name)
+                done = run_one(config, variant, seed, teacher, splits, root / name)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done, indent=1))
                 shutil.rmtree(root / name, ignore_errors=True)
@@ -234,6 +288,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         metrics.update(seed_summary(variant.name, accuracies))
     metrics["student.encoder_params"] = next(iter(runs.values()))["encoder_params"]
     metrics["teacher.encoder_params"] = sum(p.numel() for p in teacher.encoder.parameters())
+    metrics["runs.plateau_pct"] = plateau_share(runs)
     for gap in config.gaps:
         seeds = [s for s in _variant(config, gap.better).seeds[:config.max_seeds]
                  if s in _variant(config, gap.worse).seeds[:config.max_seeds]]
@@ -244,7 +299,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics["stage_seconds"] = time.perf_counter() - started
     write_text_atomic(out_dir / "table.md", table(config, metrics))
     exact = [k for k in metrics if k.endswith((".seeds", "encoder_params")) or k.endswith(".n")]
-    write_metrics(out_dir, metrics, exact, {"runs": runs, "teacher": config.teacher}, items.write(out_dir))
+    write_metrics(out_dir, metrics, exact, {"runs": runs, "teacher": config.teacher, "fold": splits.data.fold or 0},
+                  items.write(out_dir))
     return metrics
 
 

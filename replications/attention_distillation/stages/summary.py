@@ -48,8 +48,9 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                       key=lambda v: -next(iter(students.values())).get(f"{v}.accuracy.mean", float("-inf")))
     first = next(iter(students.values()))
     metrics: dict[str, float] = {"teacher.accuracy": first["teacher.accuracy"]}
-    lines = [f"Teacher solver: {first['teacher.accuracy']:.1f}% answer accuracy on its test split. "
-             "Students distilled with each loss, then fine-tuned; answer accuracy (%), mean ± std over seeds; "
+    lines = [f"Teacher solvers: {first['teacher.accuracy']:.1f}% answer accuracy (mean over folds). "
+             "Students distilled with each loss, then fine-tuned, on every fold; answer accuracy (%) on the pooled "
+             "test problems, mean ± std over seeds; "
              "rows by the first column.", "",
              "| distillation loss | " + " | ".join(students) + " |", "|---|" + "---|" * len(students)]
     for v in variants:
@@ -66,8 +67,12 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             metrics[f"alignment.{row.variant}.accuracy.mean"] = m[f"{row.variant}.accuracy.mean"]
     curve = read_metrics(sibling_stage(out_dir, config.curve_stage) / METRICS_FILE)["metrics"]
     names = sorted(k.split(".")[0] for k in curve if k.endswith(".prunable_pct"))
-    lines += ["", "Pruning the teacher without retraining (iterative, see the pruning-curve table): "
-              + "; ".join(f"{n}: {curve[f'{n}.prunable_pct']:.0f}% of heads prunable" for n in names) + "."]
+    lines += ["", "Pruning the teachers without retraining (iterative, see the pruning-curve table): "
+              + "; ".join(f"{n}: {curve[f'{n}.prunable_pct']:.0f}% of heads prunable (within 2 pts: "
+                          f"significantly up to {curve[f'{n}.prunable_pct.low']:.0f}%, not significantly beyond "
+                          f"up to {curve[f'{n}.prunable_pct.high']:.0f}%)" for n in names) + "."]
+    for n in names:
+        metrics[f"{n}.prunable_pct"] = curve[f"{n}.prunable_pct"]
     write_text_atomic(out_dir / "table.md", "\n".join(lines) + "\n")
     write_metrics(out_dir, metrics, [], {})
     return metrics
