@@ -2,12 +2,14 @@
 
 Reads, for each fold, the teacher's test record, the prune-only record at ``ratio`` and the student
 stage's records of each run in ``runs`` (every seed present on all folds), and writes them as one
-record per condition: ``teacher``, ``prune``, ``<run>@s<seed>``, with item ids ``f<fold>:<id>``
+record per condition: ``teacher``, ``prune``, ``<run>@s<seed>``, with item ids ``fold<k>/<id>`` (:func:`acbench.stats.folds.fold_item`)
 (metrics: each condition's pooled and per-fold accuracy, ``<run>_drop_pts`` = teacher − run and
 ``<run>_recovery_pct`` = the share of the prune-only loss the run wins back)
 (the folds' test sets are disjoint, so the pooled set is the whole data set once). The claims then
-use the existing paired statistics (``acbench.stats``) on these records as on any stage's: a fold is
-not a unit of its own, every problem counts once. Never re-runs anything.
+use the existing paired statistics (``acbench.stats``) on these records; the fold prefix makes the
+bootstrap resample folds, then items within them (each fold has its own teacher, a source of
+variation the items alone do not show), as the attention-distillation replication does. Never
+re-runs anything.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from acbench.experiments.stage_io import sibling_stage
 from acbench.items import ItemLog, Outcomes, read_records, runs_of
 from acbench.results import METRICS_FILE, read_metrics, write_metrics, write_text_atomic
 from acbench.stage_refs import SiblingStage
+from acbench.stats.folds import fold_item
 
 from .prune_only import ratio_tag
 
@@ -61,10 +64,10 @@ def _seeds(out_dir: Path, stage: str, run: str) -> set[int]:
 
 
 def pool(parts: list[tuple[int, Outcomes]]) -> Outcomes:
-    """One record of several folds' records, item ids prefixed ``f<fold>:``."""
+    """One record of several folds' records, item ids prefixed ``fold<k>/``."""
     ids, correct, predictions = [], [], []
     for fold, outcomes in parts:
-        ids += [f"f{fold}:{i}" for i in outcomes.ids]
+        ids += [fold_item(fold, i) for i in outcomes.ids]
         correct += outcomes.correct
         predictions += outcomes.predictions
     return Outcomes(tuple(ids), tuple(correct), tuple(predictions))
