@@ -1,6 +1,7 @@
 """Data, models and scoring shared by the CIFAR distillation stages (teacher fine-tuning, students)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -13,26 +14,64 @@ from acbench.config import Strict
 from acbench.errors import StageInputMissing
 from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
-from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize
+from acbench.provenance import text_sha256
+from acbench.vision.cifar_tensors import (CLASSES_OF, augment, holdout_indices, load_indexed, normalize,
+                                          split_labels, stratified_indices)
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
 
 
 class CifarData(Strict):
+    """Which CIFAR images a stage reads. Splits: ``test``; ``valid``, a class-stratified ``valid_size``
+    images held out of the training split (seeded by ``valid_seed``; used for model selection only);
+    ``train``, the rest of the training split (optionally a stratified ``train_limit`` of it)."""
+
     dataset: Literal["cifar10_jpeg", "cifar100"] = "cifar10_jpeg"
     train_limit: int | None = Field(None, ge=10, description="class-stratified training subset (None: all)")
     test_limit: int | None = Field(None, ge=10, description="class-stratified test subset (None: all)")
     subset_seed: int = 0
+    valid_size: int | None = Field(None, ge=10, description="class-stratified validation images held out of "
+                                   "the training split (None: no validation split)")
+    valid_seed: int = Field(0, description="seed of the validation split's draw")
     augment: bool = Field(True, description="random 4-pixel-padded crop + horizontal flip while training")
 
     @property
     def num_classes(self) -> int:
         return CLASSES_OF[self.dataset]
 
+    def indices(self, split: str, labels: torch.Tensor) -> torch.Tensor:
+        """Sorted indices into the whole ``train`` (for ``train`` / ``valid``) or ``test`` split."""
+        k = self.num_classes
+        if split == "test":
+            return torch.arange(len(labels)) if self.test_limit is None else stratified_indices(
+                labels, self.test_limit, self.subset_seed, k)
+        if split not in ("train", "valid"):
+            raise ValueError(f"unknown split {split!r}: train, valid or test")
+        if self.valid_size is None:
+            if split == "valid":
+                raise ValueError("no validation split: set data.valid_size")
+            rest, held = torch.arange(len(labels)), torch.arange(0)
+        else:
+            rest, held = holdout_indices(labels, self.valid_size, self.valid_seed, k)
+        if split == "valid":
+            return held
+        if self.train_limit is None:
+            return rest
+        return rest[stratified_indices(labels[rest], self.train_limit, self.subset_seed, k)]
+
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(uint8 images (N, 3, 32, 32), int64 labels (N,))."""
-        limit = self.train_limit if split == "train" else self.test_limit
-        return load_split(split, limit=limit, seed=self.subset_seed, dataset=self.dataset)
+        """(uint8 images (N, 3, 32, 32), int64 labels (N,)) of ``train``, ``valid`` or ``test``."""
+        return load_indexed("test" if split == "test" else "train", lambda labels: self.indices(split, labels),
+                            dataset=self.dataset)
+
+    def split_record(self) -> dict:
+        """What identifies the validation split (recorded in a stage's metrics): its size, seed and the
+        SHA-256 of its sorted index list (indices into the training split, JSON)."""
+        if self.valid_size is None:
+            return {"valid_size": 0}
+        held = self.indices("valid", split_labels("train", dataset=self.dataset))
+        return {"valid_size": self.valid_size, "valid_seed": self.valid_seed,
+                "valid_indices_sha256": text_sha256(json.dumps(held.tolist()))}
 
 
 class StudentSpec(Strict):
