@@ -141,6 +141,17 @@ def teacher_target(method: Method, model: Distillation, cache: TeacherCache) -> 
     return name
 
 
+def register_targets(config: Config, cache: TeacherCache) -> None:
+    """Declare every cacheable teacher-side target of the stage's methods before training, so each view's
+    targets are computed together, in one pass of the teacher."""
+    for method in config.methods:
+        if method.kind in TEACHER_SIDE:
+            student = build_student(config.student, config.data.num_classes)
+            model = Distillation(method, student, student_stages(config.student), cache.shapes,
+                                 config.data.num_classes, normalize(cache.images[:2]))
+            teacher_target(method, model, cache)
+
+
 def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, valid_set, test_set, folder: Path,
             tag: str) -> dict:
     torch.manual_seed(seed)
@@ -214,6 +225,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
                     cache = TeacherCache(teacher, train_set, views, config.data.augment, cache_dir=default_cache_dir(),
                                          key_parts=[config.data.model_dump_json(exclude={"test_limit"})],
                                          dataset=config.data.dataset)
+                    register_targets(config, cache)
                 done = run_one(config, method, seed, cache, valid_set, test_set, root / name, tag)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done))
@@ -236,8 +248,6 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics["train_images"], metrics["test_images"] = len(train_set[0]), len(test_set[0])
     metrics["valid_images"] = len(valid_set[0]) if valid_set is not None else 0
     metrics["teacher_views"] = views
-    if cache is not None:
-        metrics["teacher_images_run"] = cache.teacher_images  # this process (0 when every view was cached)
     moves = [r["valid_last_move"] for r in runs.values() if r.get("valid_last_move") is not None]
     if moves:
         metrics["valid_last_move.max"] = max(moves)
@@ -246,7 +256,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
              "runs": {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"} for k, v in runs.items()},
              "loss_curves": {k: v["loss_curve"] for k, v in runs.items()},
              "valid_curves": {k: v["valid_curve"] for k, v in runs.items() if "valid_curve" in v},
-             "data_split": config.data.split_record()}
+             "data_split": config.data.split_record(),
+             "teacher_images_run": cache.teacher_images if cache is not None else 0}  # 0: every view was cached
     write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
     exact = ["student_params", "train_images", "valid_images", "test_images", "teacher_views"] + [k for k in metrics if k.endswith((".seeds", ".n"))]
     write_metrics(out_dir, metrics, exact, extra, items.write(out_dir))
