@@ -94,6 +94,8 @@ class Config(Strict):
     teacher_views: int | None = Field(None, ge=1, description="augmented views of the training images whose "
                                       "teacher outputs are cached; epoch e uses view e mod teacher_views "
                                       "(None: one per epoch)")
+    cache_teacher: bool = Field(True, description="cache the teacher's outputs per view on disk (False: the "
+                                "teacher runs on every batch, e.g. a long schedule with a fresh view per epoch)")
     seed_overrides: dict[str, list[int]] = Field(default_factory=dict, description="method name -> its seeds "
                                                  "(e.g. one seed for a secondary row); others use seeds")
 
@@ -158,7 +160,7 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, vali
     student = build_student(config.student, config.data.num_classes)
     stages = student_stages(config.student)
     model = Distillation(method, student, stages, cache.shapes, config.data.num_classes, normalize(cache.images[:2]))
-    target = teacher_target(method, model, cache)
+    target = teacher_target(method, model, cache) if config.cache_teacher else None
     settings = config.train.model_copy(update={"seed": seed})
     examples = list(range(len(cache.labels)))
     per_epoch = steps_per_epoch(len(examples), settings.batch_size)
@@ -222,10 +224,12 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
             done = json.loads(record.read_text()) if record.is_file() else None
             if done is None or done.get("run_key") != tag or RECORD_KEY not in done:
                 if cache is None:
-                    cache = TeacherCache(teacher, train_set, views, config.data.augment, cache_dir=default_cache_dir(),
+                    cache = TeacherCache(teacher, train_set, views, config.data.augment,
+                                         cache_dir=default_cache_dir() if config.cache_teacher else None,
                                          key_parts=[config.data.model_dump_json(exclude={"test_limit"})],
                                          dataset=config.data.dataset)
-                    register_targets(config, cache)
+                    if config.cache_teacher:
+                        register_targets(config, cache)
                 done = run_one(config, method, seed, cache, valid_set, test_set, root / name, tag)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done))

@@ -43,6 +43,7 @@ LOGITS_ONLY = frozenset({"none", "kd", "dkd", "ofa"})  # kinds whose loss reads 
 TEACHER_SIDE = {"uhkd": "transform"}  # kind -> attribute of its parameter-free, per-image teacher-side module
 SUBDIR = "cifar_teacher_outputs"
 LOGITS = "logits"
+AUGMENT_CHUNK = 4096
 
 
 class Passthrough(nn.Module):
@@ -132,8 +133,10 @@ class TeacherCache:
         """The uint8 images of view ``view % views`` (recomputed on a change; one held at a time)."""
         view %= self.count
         if self._view is None or self._view[0] != view:
-            images = (augment(self.images, torch.Generator().manual_seed(self.seed * 7919 + view))
-                      if self.augmented else self.images)
+            images = self.images
+            if self.augmented:  # in chunks: augment's gather indices are as large as its output
+                generator = torch.Generator().manual_seed(self.seed * 7919 + view)
+                images = torch.cat([augment(chunk, generator) for chunk in self.images.split(AUGMENT_CHUNK)])
             self._view = (view, images)
         return self._view[1]
 
