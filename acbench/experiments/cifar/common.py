@@ -15,8 +15,8 @@ from acbench.errors import StageInputMissing
 from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
 from acbench.provenance import text_sha256
-from acbench.vision.cifar_tensors import (CLASSES_OF, augment, holdout_indices, load_indexed, normalize,
-                                          split_labels, stratified_indices)
+from acbench.vision.cifar_tensors import (CLASSES_OF, augment, holdout_indices, load_indexed, load_split,
+                                          normalize, split_labels, stratified_indices)
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
 
@@ -61,6 +61,9 @@ class CifarData(Strict):
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 images (N, 3, 32, 32), int64 labels (N,)) of ``train``, ``valid`` or ``test``."""
+        if self.valid_size is None and split != "valid":  # no hold-out: a stratified subset of the split
+            limit = self.train_limit if split == "train" else self.test_limit
+            return load_split(split, limit=limit, seed=self.subset_seed, dataset=self.dataset)
         return load_indexed("test" if split == "test" else "train", lambda labels: self.indices(split, labels),
                             dataset=self.dataset)
 

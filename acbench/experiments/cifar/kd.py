@@ -181,7 +181,8 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, vali
                    validate=validate if plateau else None)
     outcomes = evaluate_items(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
     done = {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
-            "train_seconds": result.seconds, "steps": result.steps, "seconds_per_step": result.seconds / max(1, result.steps),
+            "train_seconds": result.seconds, "steps": result.steps,
+            "seconds_per_step": result.seconds / max(1, result.steps),
             "teacher_target": target or "features",
             "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
             "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
@@ -243,7 +244,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
         metrics[f"{method.name}.seeds"] = len(accs)
     if config.baselines:
         best = max(config.baselines, key=lambda b: metrics[f"{b}.accuracy.mean"])
-        paired = [s for s in config.seeds[:config.max_seeds] if f"{config.target}-s{s}" in runs and f"{best}-s{s}" in runs]
+        paired = [s for s in config.seeds[:config.max_seeds]
+                  if f"{config.target}-s{s}" in runs and f"{best}-s{s}" in runs]
         diffs = [runs[f"{config.target}-s{s}"]["accuracy"] - runs[f"{best}-s{s}"]["accuracy"] for s in paired]
         metrics["gain_over_best_baseline"] = statistics.fmean(diffs)
         metrics["gain_over_best_baseline.std"] = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
@@ -263,7 +265,8 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
              "data_split": config.data.split_record(),
              "teacher_images_run": cache.teacher_images if cache is not None else 0}  # 0: every view was cached
     write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
-    exact = ["student_params", "train_images", "valid_images", "test_images", "teacher_views"] + [k for k in metrics if k.endswith((".seeds", ".n"))]
+    exact = (["student_params", "train_images", "valid_images", "test_images", "teacher_views"]
+             + [k for k in metrics if k.endswith((".seeds", ".n"))])
     write_metrics(out_dir, metrics, exact, extra, items.write(out_dir))
     return metrics
 

@@ -147,8 +147,8 @@ class TeacherCache:
         images = self.view(view)
         out: dict[str, dict[str, list[torch.Tensor]]] = {n: {} for n in names}
         with torch.no_grad():
-            for start in tqdm(range(0, len(images), self.batch_size), desc=f"teacher outputs, view {view + 1}/{self.count}",
-                              leave=False, mininterval=5):
+            for start in tqdm(range(0, len(images), self.batch_size), leave=False, mininterval=5,
+                              desc=f"teacher outputs, view {view + 1}/{self.count}"):
                 feats, logits = self.teacher.features(normalize(images[start:start + self.batch_size]))
                 self.teacher_images += len(logits)
                 for n in names:
