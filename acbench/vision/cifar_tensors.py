@@ -34,7 +34,7 @@ from acbench.data import load_split as load_dataset_split
 from acbench.data.errors import show
 from acbench.digest import DigestMismatch, verify_sidecar, write_sidecar
 
-__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "load_indexed", "split_labels", "cache_path",
+__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "load_indexed", "split_labels", "split_indices", "cache_path",
            "stratified_indices", "holdout_indices", "decode", "normalize", "augment"]
 
 DATASET = "cifar10_jpeg"
@@ -188,21 +188,37 @@ def split_labels(split: str, cache_dir: Path | str | None = None, *, root: Path 
     return torch.as_tensor(load_dataset_split(dataset, split, root).targets, dtype=torch.int64)
 
 
+def split_indices(labels: torch.Tensor, limit: int | None = None, seed: int = 0, num_classes: int = NUM_CLASSES,
+                  holdout: tuple[int, int, str] | None = None) -> torch.Tensor:
+    """Sorted indices into a split with ``labels``: with ``holdout`` = (size, seed, part), first the
+    :func:`holdout_indices` part ``"valid"`` (the held-out images) or ``"train"`` (the rest); then, with
+    ``limit``, a class-stratified ``limit`` of those, drawn with ``seed``."""
+    base = torch.arange(len(labels))
+    if holdout is not None:
+        size, holdout_seed, part = holdout
+        if part not in ("train", "valid"):
+            raise ValueError(f"holdout part must be 'train' or 'valid', got {part!r}")
+        rest, held = holdout_indices(labels, size, holdout_seed, num_classes)
+        base = held if part == "valid" else rest
+    if limit is None:
+        return base
+    return base[stratified_indices(labels[base], limit, seed, num_classes)]
+
+
 def load_split(split: str, limit: int | None = None, seed: int = 0, cache_dir: Path | str | None = None,
-               *, root: Path | str | None = None, dataset: str = DATASET) -> tuple[torch.Tensor, torch.Tensor]:
+               *, root: Path | str | None = None, dataset: str = DATASET,
+               holdout: tuple[int, int, str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR ``split`` ("train" / "test") as (uint8 images (N, 3, 32, 32), int64 labels (N,)).
 
     ``limit``: a class-stratified subset of ``limit`` images (equal count per class, chosen with
-    ``seed``), in split order; see :func:`load_indexed` for decoding and the cache.
+    ``seed``), in split order; ``holdout``: see :func:`split_indices` (a validation split held out of
+    ``split``). Decoding and the cache: :func:`load_indexed`.
     """
     if dataset not in CLASSES_OF:
         raise ValueError(f"unknown CIFAR dataset {dataset!r} (known: {sorted(CLASSES_OF)})")
     classes = CLASSES_OF[dataset]
-
-    def choose(labels: torch.Tensor) -> torch.Tensor:
-        return torch.arange(len(labels)) if limit is None else stratified_indices(labels, limit, seed, classes)
-
-    return load_indexed(split, choose, cache_dir, root=root, dataset=dataset)
+    return load_indexed(split, lambda labels: split_indices(labels, limit, seed, classes, holdout), cache_dir,
+                        root=root, dataset=dataset)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

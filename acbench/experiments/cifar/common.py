@@ -15,8 +15,7 @@ from acbench.errors import StageInputMissing
 from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
 from acbench.provenance import text_sha256
-from acbench.vision.cifar_tensors import (CLASSES_OF, augment, holdout_indices, load_indexed, load_split,
-                                          normalize, split_labels, stratified_indices)
+from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize, split_indices, split_labels
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
 
@@ -39,33 +38,28 @@ class CifarData(Strict):
     def num_classes(self) -> int:
         return CLASSES_OF[self.dataset]
 
-    def indices(self, split: str, labels: torch.Tensor) -> torch.Tensor:
-        """Sorted indices into the whole ``train`` (for ``train`` / ``valid``) or ``test`` split."""
-        k = self.num_classes
+    def _where(self, split: str) -> tuple[str, dict]:
+        """(the CIFAR split read, the keyword arguments that pick ``split``'s images from it)."""
         if split == "test":
-            return torch.arange(len(labels)) if self.test_limit is None else stratified_indices(
-                labels, self.test_limit, self.subset_seed, k)
+            return "test", {"limit": self.test_limit, "seed": self.subset_seed}
         if split not in ("train", "valid"):
             raise ValueError(f"unknown split {split!r}: train, valid or test")
         if self.valid_size is None:
             if split == "valid":
                 raise ValueError("no validation split: set data.valid_size")
-            rest, held = torch.arange(len(labels)), torch.arange(0)
-        else:
-            rest, held = holdout_indices(labels, self.valid_size, self.valid_seed, k)
-        if split == "valid":
-            return held
-        if self.train_limit is None:
-            return rest
-        return rest[stratified_indices(labels[rest], self.train_limit, self.subset_seed, k)]
+            return "train", {"limit": self.train_limit, "seed": self.subset_seed}
+        return "train", {"limit": self.train_limit if split == "train" else None, "seed": self.subset_seed,
+                         "holdout": (self.valid_size, self.valid_seed, split)}
+
+    def indices(self, split: str, labels: torch.Tensor) -> torch.Tensor:
+        """Sorted indices of ``split``'s images into the whole ``train`` (for ``train`` / ``valid``) or
+        ``test`` split with ``labels``."""
+        return split_indices(labels, num_classes=self.num_classes, **self._where(split)[1])
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 images (N, 3, 32, 32), int64 labels (N,)) of ``train``, ``valid`` or ``test``."""
-        if self.valid_size is None and split != "valid":  # no hold-out: a stratified subset of the split
-            limit = self.train_limit if split == "train" else self.test_limit
-            return load_split(split, limit=limit, seed=self.subset_seed, dataset=self.dataset)
-        return load_indexed("test" if split == "test" else "train", lambda labels: self.indices(split, labels),
-                            dataset=self.dataset)
+        source, kwargs = self._where(split)
+        return load_split(source, dataset=self.dataset, **kwargs)
 
     def split_record(self) -> dict:
         """What identifies the validation split (recorded in a stage's metrics): its size, seed and the
