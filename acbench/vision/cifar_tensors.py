@@ -34,7 +34,7 @@ from acbench.data import load_split as load_dataset_split
 from acbench.data.errors import show
 from acbench.digest import DigestMismatch, verify_sidecar, write_sidecar
 
-__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "load_indexed", "split_labels", "split_indices", "cache_path",
+__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "load_indexed", "split_indices", "cache_path",
            "stratified_indices", "holdout_indices", "decode", "normalize", "augment"]
 
 DATASET = "cifar10_jpeg"
@@ -176,16 +176,6 @@ def load_indexed(split: str, choose: Callable[[torch.Tensor], torch.Tensor], cac
     images, labels = decode(items, desc=f"decoding {dataset} {split}")
     _save_atomic({"images": images, "labels": labels}, path)
     return (images, labels) if len(chosen) == size else (images[chosen], labels[chosen])
-
-
-def split_labels(split: str, cache_dir: Path | str | None = None, *, root: Path | str | None = None,
-                 dataset: str = DATASET) -> torch.Tensor:
-    """The int64 labels of the whole ``split`` without decoding images (from the cache, else the zip's listing)."""
-    size, _ = get_declaration(dataset).split(split)
-    path = cache_path(split, cache_dir, dataset)
-    if path.exists():
-        return _read_cache(path, split, size)[1]
-    return torch.as_tensor(load_dataset_split(dataset, split, root).targets, dtype=torch.int64)
 
 
 def split_indices(labels: torch.Tensor, limit: int | None = None, seed: int = 0, num_classes: int = NUM_CLASSES,

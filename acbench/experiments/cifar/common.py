@@ -1,7 +1,7 @@
 """Data, models and scoring shared by the CIFAR distillation stages (teacher fine-tuning, students)."""
 from __future__ import annotations
 
-import json
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -14,8 +14,7 @@ from acbench.config import Strict
 from acbench.errors import StageInputMissing
 from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
-from acbench.provenance import text_sha256
-from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize, split_indices, split_labels
+from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize, split_indices
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
 
@@ -61,14 +60,15 @@ class CifarData(Strict):
         source, kwargs = self._where(split)
         return load_split(source, dataset=self.dataset, **kwargs)
 
-    def split_record(self) -> dict:
+    def split_record(self, valid: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
         """What identifies the validation split (recorded in a stage's metrics): its size, seed and the
-        SHA-256 of its sorted index list (indices into the training split, JSON)."""
+        SHA-256 of its images and labels as loaded (``valid``, loaded here when not given)."""
         if self.valid_size is None:
             return {"valid_size": 0}
-        held = self.indices("valid", split_labels("train", dataset=self.dataset))
-        return {"valid_size": self.valid_size, "valid_seed": self.valid_seed,
-                "valid_indices_sha256": text_sha256(json.dumps(held.tolist()))}
+        images, labels = self.load("valid") if valid is None else valid
+        digest = hashlib.sha256(images.contiguous().numpy().tobytes())
+        digest.update(labels.contiguous().numpy().tobytes())
+        return {"valid_size": self.valid_size, "valid_seed": self.valid_seed, "valid_sha256": digest.hexdigest()}
 
 
 class StudentSpec(Strict):

@@ -262,7 +262,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
              "runs": {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"} for k, v in runs.items()},
              "loss_curves": {k: v["loss_curve"] for k, v in runs.items()},
              "valid_curves": {k: v["valid_curve"] for k, v in runs.items() if "valid_curve" in v},
-             "data_split": config.data.split_record(),
+             "data_split": config.data.split_record(valid_set),
              "teacher_images_run": cache.teacher_images if cache is not None else 0}  # 0: every view was cached
     write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
     exact = (["student_params", "train_images", "valid_images", "test_images", "teacher_views"]
