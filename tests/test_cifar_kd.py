@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from acbench.experiments.cifar.common import StudentSpec, Teacher, build_student, student_stages
-from acbench.experiments.cifar.kd import Distillation, Method, TeacherCache, downsample
+from acbench.experiments.cifar.kd import Distillation, Method, downsample
+from acbench.experiments.cifar.teacher_outputs import TeacherCache
 from acbench.vision.resnet_cifar import resnet_cifar
 
 KINDS = ["none", "kd", "dkd", "fitnet", "ofa", "uhkd"]
@@ -71,16 +72,18 @@ def test_kd_and_uhkd_distillation_terms_vanish_when_the_teacher_is_the_student(d
 
 def test_teacher_cache_views_are_fixed_augmentations_with_matching_outputs(teacher, data):
     cache = TeacherCache(teacher, data, views=2, augmented=True)
-    assert not torch.equal(cache.views[0], cache.views[1])
+    assert not torch.equal(cache.view(0), cache.view(1))
     again = TeacherCache(teacher, data, views=2, augmented=True)
-    assert torch.equal(cache.views[1], again.views[1])
+    assert torch.equal(cache.view(1), again.view(1))
     index = torch.tensor([3, 1])
     images, labels, feats, logits = cache.batch(1, index)
     direct_feats, direct_logits = teacher.features(images)
     assert torch.allclose(logits, direct_logits, atol=1e-5)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(feats, direct_feats))
+    assert torch.allclose(cache.batch(1, index, "logits")[3], direct_logits, atol=1e-5)
     assert labels.tolist() == [3, 1]
-    assert torch.equal(cache.batch(5, index)[0], images)  # epochs past the last view reuse it
+    assert torch.equal(cache.batch(3, index)[0], images)  # epoch e uses view e mod views
+    assert not torch.equal(cache.batch(2, index)[0], images)
 
 
 def test_downsample_keeps_short_curves_and_averages_windows():

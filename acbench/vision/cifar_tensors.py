@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,8 @@ from acbench.data import load_split as load_dataset_split
 from acbench.data.errors import show
 from acbench.digest import DigestMismatch, verify_sidecar, write_sidecar
 
-__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "cache_path",
-           "stratified_indices", "decode", "normalize", "augment"]
+__all__ = ["DATASET", "NUM_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "load_split", "load_indexed", "split_indices", "cache_path",
+           "stratified_indices", "holdout_indices", "decode", "normalize", "augment"]
 
 DATASET = "cifar10_jpeg"
 NUM_CLASSES = 10
@@ -140,34 +140,75 @@ def _read_cache(path: Path, split: str, size: int) -> tuple[torch.Tensor, torch.
     return images, labels
 
 
-def load_split(split: str, limit: int | None = None, seed: int = 0, cache_dir: Path | str | None = None,
-               *, root: Path | str | None = None, dataset: str = DATASET) -> tuple[torch.Tensor, torch.Tensor]:
-    """CIFAR-10 ``split`` ("train" / "test") as (uint8 images (N, 3, 32, 32), int64 labels (N,)).
+def holdout_indices(labels: torch.Tensor | Sequence[int], size: int, seed: int = 0,
+                    num_classes: int = NUM_CLASSES) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rest, held): ``held`` = :func:`stratified_indices` (``size`` images, equal per class, drawn with
+    ``seed``), ``rest`` = every other index; both sorted int64, disjoint, together the whole split."""
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    held = stratified_indices(labels, size, seed, num_classes)
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[held] = False
+    return torch.nonzero(keep).flatten(), held
 
-    ``limit``: a class-stratified subset of ``limit`` images (equal count per class, chosen with
-    ``seed``), in split order. The full split is read from the cache when present; otherwise it is
-    decoded from the zip (located and verified through the data registry; ``root`` as in
-    :func:`acbench.data.load_split`) and cached, except that a ``limit`` without a cache decodes
-    only the chosen images and caches nothing (the subset is identical either way).
+
+def load_indexed(split: str, choose: Callable[[torch.Tensor], torch.Tensor], cache_dir: Path | str | None = None,
+                 *, root: Path | str | None = None, dataset: str = DATASET) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images ``choose(labels)`` (sorted indices into the whole split, from its int64 labels) of
+    ``split``, as (uint8 images (N, 3, 32, 32), int64 labels (N,)).
+
+    The full split is read from the cache when present. Otherwise it is decoded from the zip (located
+    and verified through the data registry; ``root`` as in :func:`acbench.data.load_split`) and
+    cached when more than half of it is chosen; a smaller choice decodes only its images and caches
+    nothing (the result is identical either way).
     """
     if dataset not in CLASSES_OF:
         raise ValueError(f"unknown CIFAR dataset {dataset!r} (known: {sorted(CLASSES_OF)})")
-    classes = CLASSES_OF[dataset]
     size, _ = get_declaration(dataset).split(split)
     path = cache_path(split, cache_dir, dataset)
     if path.exists():
         images, labels = _read_cache(path, split, size)
-        if limit is None:
-            return images, labels
-        chosen = stratified_indices(labels, limit, seed, classes)
-        return images[chosen], labels[chosen]
+        chosen = choose(labels)
+        return (images, labels) if len(chosen) == size else (images[chosen], labels[chosen])
     items = load_dataset_split(dataset, split, root)
-    if limit is not None:
-        chosen = stratified_indices(items.targets, limit, seed, classes)
-        return decode(items, chosen, desc=f"decoding {dataset} {split} ({limit} images)")
+    chosen = choose(torch.as_tensor(items.targets, dtype=torch.int64))
+    if 2 * len(chosen) <= size:
+        return decode(items, chosen, desc=f"decoding {dataset} {split} ({len(chosen)} images)")
     images, labels = decode(items, desc=f"decoding {dataset} {split}")
     _save_atomic({"images": images, "labels": labels}, path)
-    return images, labels
+    return (images, labels) if len(chosen) == size else (images[chosen], labels[chosen])
+
+
+def split_indices(labels: torch.Tensor, limit: int | None = None, seed: int = 0, num_classes: int = NUM_CLASSES,
+                  holdout: tuple[int, int, str] | None = None) -> torch.Tensor:
+    """Sorted indices into a split with ``labels``: with ``holdout`` = (size, seed, part), first the
+    :func:`holdout_indices` part ``"valid"`` (the held-out images) or ``"train"`` (the rest); then, with
+    ``limit``, a class-stratified ``limit`` of those, drawn with ``seed``."""
+    base = torch.arange(len(labels))
+    if holdout is not None:
+        size, holdout_seed, part = holdout
+        if part not in ("train", "valid"):
+            raise ValueError(f"holdout part must be 'train' or 'valid', got {part!r}")
+        rest, held = holdout_indices(labels, size, holdout_seed, num_classes)
+        base = held if part == "valid" else rest
+    if limit is None:
+        return base
+    return base[stratified_indices(labels[base], limit, seed, num_classes)]
+
+
+def load_split(split: str, limit: int | None = None, seed: int = 0, cache_dir: Path | str | None = None,
+               *, root: Path | str | None = None, dataset: str = DATASET,
+               holdout: tuple[int, int, str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR ``split`` ("train" / "test") as (uint8 images (N, 3, 32, 32), int64 labels (N,)).
+
+    ``limit``: a class-stratified subset of ``limit`` images (equal count per class, chosen with
+    ``seed``), in split order; ``holdout``: see :func:`split_indices` (a validation split held out of
+    ``split``). Decoding and the cache: :func:`load_indexed`.
+    """
+    if dataset not in CLASSES_OF:
+        raise ValueError(f"unknown CIFAR dataset {dataset!r} (known: {sorted(CLASSES_OF)})")
+    classes = CLASSES_OF[dataset]
+    return load_indexed(split, lambda labels: split_indices(labels, limit, seed, classes, holdout), cache_dir,
+                        root=root, dataset=dataset)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

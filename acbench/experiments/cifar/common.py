@@ -1,6 +1,7 @@
 """Data, models and scoring shared by the CIFAR distillation stages (teacher fine-tuning, students)."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -13,26 +14,61 @@ from acbench.config import Strict
 from acbench.errors import StageInputMissing
 from acbench.items import Outcomes
 from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, verify_folder
-from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize
+from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize, split_indices
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
 
 
 class CifarData(Strict):
+    """Which CIFAR images a stage reads. Splits: ``test``; ``valid``, a class-stratified ``valid_size``
+    images held out of the training split (seeded by ``valid_seed``; used for model selection only);
+    ``train``, the rest of the training split (optionally a stratified ``train_limit`` of it)."""
+
     dataset: Literal["cifar10_jpeg", "cifar100"] = "cifar10_jpeg"
     train_limit: int | None = Field(None, ge=10, description="class-stratified training subset (None: all)")
     test_limit: int | None = Field(None, ge=10, description="class-stratified test subset (None: all)")
     subset_seed: int = 0
+    valid_size: int | None = Field(None, ge=10, description="class-stratified validation images held out of "
+                                   "the training split (None: no validation split)")
+    valid_seed: int = Field(0, description="seed of the validation split's draw")
     augment: bool = Field(True, description="random 4-pixel-padded crop + horizontal flip while training")
 
     @property
     def num_classes(self) -> int:
         return CLASSES_OF[self.dataset]
 
+    def _where(self, split: str) -> tuple[str, dict]:
+        """(the CIFAR split read, the keyword arguments that pick ``split``'s images from it)."""
+        if split == "test":
+            return "test", {"limit": self.test_limit, "seed": self.subset_seed}
+        if split not in ("train", "valid"):
+            raise ValueError(f"unknown split {split!r}: train, valid or test")
+        if self.valid_size is None:
+            if split == "valid":
+                raise ValueError("no validation split: set data.valid_size")
+            return "train", {"limit": self.train_limit, "seed": self.subset_seed}
+        return "train", {"limit": self.train_limit if split == "train" else None, "seed": self.subset_seed,
+                         "holdout": (self.valid_size, self.valid_seed, split)}
+
+    def indices(self, split: str, labels: torch.Tensor) -> torch.Tensor:
+        """Sorted indices of ``split``'s images into the whole ``train`` (for ``train`` / ``valid``) or
+        ``test`` split with ``labels``."""
+        return split_indices(labels, num_classes=self.num_classes, **self._where(split)[1])
+
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(uint8 images (N, 3, 32, 32), int64 labels (N,))."""
-        limit = self.train_limit if split == "train" else self.test_limit
-        return load_split(split, limit=limit, seed=self.subset_seed, dataset=self.dataset)
+        """(uint8 images (N, 3, 32, 32), int64 labels (N,)) of ``train``, ``valid`` or ``test``."""
+        source, kwargs = self._where(split)
+        return load_split(source, dataset=self.dataset, **kwargs)
+
+    def split_record(self, valid: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+        """What identifies the validation split (recorded in a stage's metrics): its size, seed and the
+        SHA-256 of its images and labels as loaded (``valid``, loaded here when not given)."""
+        if self.valid_size is None:
+            return {"valid_size": 0}
+        images, labels = self.load("valid") if valid is None else valid
+        digest = hashlib.sha256(images.contiguous().numpy().tobytes())
+        digest.update(labels.contiguous().numpy().tobytes())
+        return {"valid_size": self.valid_size, "valid_seed": self.valid_seed, "valid_sha256": digest.hexdigest()}
 
 
 class StudentSpec(Strict):

@@ -10,9 +10,13 @@ KD baseline plus the frequency term, so UHKD − KD isolates that term.
 Features: the three stage outputs of a CIFAR ResNet, the blocks at one, two and three thirds of the
 depth of a ViT / MLP-Mixer (tokens turned into grids).
 
-Teacher outputs are computed once per stage (:class:`TeacherCache`): epoch e of every run trains on
-the same augmented view e of the training subset (crop + flip drawn from a fixed seed), so the
-frozen teacher's features and logits on each view are reused by every method and seed. The
+Teacher outputs are cached once per augmented view (:mod:`acbench.experiments.cifar.teacher_outputs`):
+epoch e of every run trains on view e mod ``teacher_views`` of the training images (crop + flip drawn
+from a fixed seed); the frozen teacher's logits and the small per-image outputs a method's loss reads
+(UHKD's spectra) are computed once per view, kept on disk keyed by the teacher, data and code, and
+reused by every method, seed and student stage. With ``data.valid_size`` and ``train.plateau``, each
+run is scored on the validation images after every evaluation interval, stops at the validation
+plateau, keeps its best-on-validation weights and is scored on the test images once. The
 student's seed fixes its initialisation (the same for every method: seeded before the auxiliary
 modules are built) and the data order, so methods are compared seed by seed. Finished runs are kept
 in ``runs/`` of the stage's checkpoint folder; a killed stage resumes at the run it was in.
@@ -33,8 +37,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from acbench.config import Strict
-from acbench.experiments.cifar.common import (CifarData, StudentSpec, Teacher, build_student, evaluate_items,
-                                              load_teacher, student_stages)
+from acbench.experiments.cifar.common import (CifarData, StudentSpec, build_student, evaluate_items, load_teacher,
+                                              student_stages)
+from acbench.experiments.cifar.teacher_outputs import LOGITS_ONLY, TEACHER_SIDE, Passthrough, TeacherCache, target_of
 from acbench.experiments.stage_io import checkpoint_dir, sibling_stage
 from acbench.items import RECORD_KEY, ItemLog, Outcomes, without_outcomes
 from acbench.provenance import run_key
@@ -42,7 +47,7 @@ from acbench.results import write_metrics, write_text_atomic
 from acbench.stage_refs import SiblingStage
 from acbench.training import TrainSettings, train
 from acbench.training.loop import steps_per_epoch
-from acbench.vision.cifar_tensors import augment, normalize
+from acbench.vision.cifar_tensors import default_cache_dir, normalize
 from acbench.vision.students import features_and_logits
 from methods.registry import MethodParams, UnknownMethod, lookup, parse_params
 
@@ -60,19 +65,18 @@ class Method(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     kind: str
     params: SerializeAsAny[MethodParams]
-    max_seeds: int | None = Field(None, ge=1, description="run only the first seeds of the stage (e.g. a control)")
 
     @model_validator(mode="before")
     @classmethod
     def _params_of_kind(cls, data):
         if not isinstance(data, dict) or "params" in data or "kind" not in data:
             return data
-        rest = {k: v for k, v in data.items() if k not in ("name", "kind", "max_seeds")}
+        rest = {k: v for k, v in data.items() if k not in ("name", "kind")}
         try:
             params = parse_params(FAMILY, data["kind"], rest)
         except UnknownMethod as exc:
             raise ValueError(str(exc)) from None
-        return {"name": data.get("name"), "kind": data["kind"], "params": params, "max_seeds": data.get("max_seeds")}
+        return {"name": data.get("name"), "kind": data["kind"], "params": params}
 
 
 class Config(Strict):
@@ -90,6 +94,13 @@ class Config(Strict):
     target: str = Field("uhkd", description="the method whose gain over the best baseline is reported")
     max_seeds: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1)
+    teacher_views: int | None = Field(None, ge=1, description="augmented views of the training images whose "
+                                      "teacher outputs are cached; epoch e uses view e mod teacher_views "
+                                      "(None: one per epoch)")
+    cache_teacher: bool = Field(True, description="cache the teacher's outputs per view on disk (False: the "
+                                "teacher runs on every batch, e.g. a long schedule with a fresh view per epoch)")
+    seed_overrides: dict[str, list[int]] = Field(default_factory=dict, description="method name -> its seeds "
+                                                 "(e.g. one seed for a secondary row); others use seeds")
 
     def model_post_init(self, __context) -> None:
         names = [m.name for m in self.methods]
@@ -135,60 +146,75 @@ class Distillation(nn.Module):
         return out
 
 
-class TeacherCache:
-    """The teacher's stage features and logits on ``views`` fixed augmented views of the training images."""
-
-    def __init__(self, teacher: Teacher, data: tuple[torch.Tensor, torch.Tensor], views: int, augmented: bool,
-                 batch_size: int = 256, seed: int = 0):
-        images, self.labels = data
-        self.views = [augment(images, torch.Generator().manual_seed(seed * 7919 + v)) if augmented else images
-                      for v in range(views)]
-        self.features: list[list[torch.Tensor]] = []
-        self.logits: list[torch.Tensor] = []
-        for v, view in enumerate(self.views):
-            feats, logits = [], []
-            for start in tqdm(range(0, len(view), batch_size), desc=f"teacher outputs, view {v + 1}/{views}",
-                              leave=False, mininterval=5):
-                f, out = teacher.features(normalize(view[start:start + batch_size]))
-                feats.append(f)
-                logits.append(out)
-            self.features.append([torch.cat(level) for level in zip(*feats)])
-            self.logits.append(torch.cat(logits))
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(f.shape[1:]) for f in self.features[0]]
-
-    def batch(self, view: int, index: torch.Tensor):
-        """(normalised images, labels, teacher features, teacher logits) of ``index`` in view ``view``."""
-        view = min(view, len(self.views) - 1)
-        return (normalize(self.views[view][index]), self.labels[index],
-                [f[index] for f in self.features[view]], self.logits[view][index])
+def teacher_target(method: Method, model: Distillation, cache: TeacherCache) -> str | None:
+    """What ``method``'s loss reads from the teacher: ``"logits"``, a cached teacher-side target (its
+    module in ``model`` is then replaced by a pass-through), or None (raw features: the teacher runs)."""
+    if method.kind in LOGITS_ONLY:
+        return "logits"
+    module = getattr(model, method.kind)
+    found = target_of(method.kind, module, method.params.model_dump_json())
+    if found is None:
+        return None
+    name, side = found
+    cache.register(name, side, [Path(lookup(FAMILY, method.kind).impl.__module__.replace(".", "/") + ".py")])
+    setattr(module, TEACHER_SIDE[method.kind], Passthrough())
+    return name
 
 
-def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, test_set, folder: Path, tag: str) -> dict:
+def register_targets(config: Config, cache: TeacherCache) -> None:
+    """Declare every cacheable teacher-side target of the stage's methods before training, so each view's
+    targets are computed together, in one pass of the teacher."""
+    for method in config.methods:
+        if method.kind in TEACHER_SIDE:
+            student = build_student(config.student, config.data.num_classes)
+            model = Distillation(method, student, student_stages(config.student), cache.shapes,
+                                 config.data.num_classes, normalize(cache.images[:2]))
+            teacher_target(method, model, cache)
+
+
+def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, valid_set, test_set, folder: Path,
+            tag: str) -> dict:
     torch.manual_seed(seed)
     student = build_student(config.student, config.data.num_classes)
     stages = student_stages(config.student)
     model = Distillation(method, student, stages, cache.shapes, config.data.num_classes,
-                         normalize(cache.views[0][:2]), config.label_smoothing)
-    calibration = model.calibrate(*cache.batch(0, torch.arange(min(config.calibration_images, len(cache.labels)))))
+                         normalize(cache.images[:2]), config.label_smoothing)
+    target = teacher_target(method, model, cache) if config.cache_teacher else None
+    # after teacher_target: a cached teacher side reaches calibrate() as the loss will see it
+    calibration = model.calibrate(*cache.batch(0, torch.arange(min(config.calibration_images, len(cache.labels))),
+                                                target))
     settings = config.train.model_copy(update={"seed": seed})
     examples = list(range(len(cache.labels)))
     per_epoch = steps_per_epoch(len(examples), settings.batch_size)
     total_steps = max(1, math.ceil(settings.epochs * per_epoch))
 
     def loss_fn(module, index, step):
-        images, labels, t_feats, t_logits = cache.batch(step // per_epoch, index)
+        images, labels, t_feats, t_logits = cache.batch(step // per_epoch, index, target)
         return module.loss(images, labels, t_feats, t_logits, step / total_steps)
 
+    def validate(module) -> float:
+        return evaluate_items(module.student, valid_set, config.eval_batch, f"{method.name} s{seed} valid").accuracy
+
+    plateau = settings.plateau is not None
+    if plateau and valid_set is None:
+        raise ValueError("train.plateau needs a validation split: set data.valid_size")
     result = train(model, examples, lambda indices: torch.tensor(indices, dtype=torch.long), loss_fn, settings,
-                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag)
+                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag,
+                   validate=validate if plateau else None)
     outcomes = evaluate_items(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
-    return {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
+    done = {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
             "train_seconds": result.seconds, "steps": result.steps, "calibration": calibration,
+            "seconds_per_step": result.seconds / max(1, result.steps),
+            "teacher_target": target or "features",
             "loss_curve": downsample(result.losses), "student_params": sum(p.numel() for p in student.parameters()),
             "final_logs": {k: statistics.fmean(v[-20:]) for k, v in result.logs.items()}}
+    if plateau:
+        done.update({"valid_curve": result.valid_scores, "valid_steps": result.valid_steps,
+                     "valid_accuracy": result.best_score, "best_epoch": result.best_step / per_epoch,
+                     "epochs_trained": result.steps / per_epoch, "plateau_reached": bool(result.plateau_reached),
+                     "valid_last_move": (abs(result.valid_scores[-1] - result.valid_scores[-2])
+                                         if len(result.valid_scores) > 1 else None)})
+    return done
 
 
 def downsample(values: list[float], points: int = 100) -> list[float]:
@@ -205,46 +231,64 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     started = time.perf_counter()
     teacher = load_teacher(checkpoint_dir(sibling_stage(out_dir, config.teacher_stage)))
     train_set = config.data.load("train")
+    valid_set = config.data.load("valid") if config.data.valid_size else None
     test_set = config.data.load("test")
     cache: TeacherCache | None = None
+    views = config.teacher_views or math.ceil(config.train.epochs)
     root = checkpoint_dir(out_dir)
     metrics: dict[str, float] = {}
     runs: dict[str, dict] = {}
-    seeds = config.seeds[:config.max_seeds]
     items = ItemLog()
     for method in config.methods:
-        for seed in seeds[:method.max_seeds]:
+        seeds = config.seed_overrides.get(method.name, config.seeds)[:config.max_seeds]
+        for seed in seeds:
             name, tag = f"{method.name}-s{seed}", run_key(config, method.name, seed)
             record = root / "runs" / f"{name}.json"
             done = json.loads(record.read_text()) if record.is_file() else None
             if done is None or done.get("run_key") != tag or RECORD_KEY not in done:
                 if cache is None:
-                    cache = TeacherCache(teacher, train_set, math.ceil(config.train.epochs), config.data.augment)
-                done = run_one(config, method, seed, cache, test_set, root / name, tag)
+                    cache = TeacherCache(teacher, train_set, views, config.data.augment,
+                                         cache_dir=default_cache_dir() if config.cache_teacher else None,
+                                         key_parts=[config.data.model_dump_json(exclude={"test_limit"})],
+                                         dataset=config.data.dataset)
+                    if config.cache_teacher:
+                        register_targets(config, cache)
+                done = run_one(config, method, seed, cache, valid_set, test_set, root / name, tag)
                 record.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(record, json.dumps(done))
                 shutil.rmtree(root / name, ignore_errors=True)
             items.add_outcomes(f"{method.name}@s{seed}", Outcomes.from_json(done[RECORD_KEY]))
             runs[name] = without_outcomes(done)
             metrics[f"{method.name}.accuracy@s{seed}"] = done["accuracy"]
-        accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds[:method.max_seeds]]
+        accs = [runs[f"{method.name}-s{s}"]["accuracy"] for s in seeds]
         metrics[f"{method.name}.accuracy.mean"] = statistics.fmean(accs)
         metrics[f"{method.name}.accuracy.std"] = statistics.stdev(accs) if len(accs) > 1 else 0.0
         metrics[f"{method.name}.seeds"] = len(accs)
     if config.baselines:
         best = max(config.baselines, key=lambda b: metrics[f"{b}.accuracy.mean"])
-        diffs = [runs[f"{config.target}-s{s}"]["accuracy"] - runs[f"{best}-s{s}"]["accuracy"] for s in seeds]
+        paired = [s for s in config.seeds[:config.max_seeds]
+                  if f"{config.target}-s{s}" in runs and f"{best}-s{s}" in runs]
+        diffs = [runs[f"{config.target}-s{s}"]["accuracy"] - runs[f"{best}-s{s}"]["accuracy"] for s in paired]
         metrics["gain_over_best_baseline"] = statistics.fmean(diffs)
         metrics["gain_over_best_baseline.std"] = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
         metrics["gain_over_best_baseline.n"] = len(diffs)
     metrics["student_params"] = next(iter(runs.values()))["student_params"]
     metrics["train_images"], metrics["test_images"] = len(train_set[0]), len(test_set[0])
+    metrics["valid_images"] = len(valid_set[0]) if valid_set is not None else 0
+    metrics["teacher_views"] = views
+    moves = [r["valid_last_move"] for r in runs.values() if r.get("valid_last_move") is not None]
+    if moves:
+        metrics["valid_last_move.max"] = max(moves)
     metrics["stage_seconds"] = time.perf_counter() - started
     extra = {"best_baseline": best if config.baselines else None, "methods": [m.name for m in config.methods],
              "runs": {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"} for k, v in runs.items()},
-             "loss_curves": {k: v["loss_curve"] for k, v in runs.items()}}
+             "loss_curves": {k: v["loss_curve"] for k, v in runs.items()},
+             "valid_curves": {k: v["valid_curve"] for k, v in runs.items() if "valid_curve" in v},
+             "data_split": config.data.split_record(valid_set),
+             "teacher_images_run": cache.teacher_images if cache is not None else 0}  # 0: every view was cached
     write_text_atomic(out_dir / "table.md", table(config, metrics, extra["best_baseline"]))
-    exact = ["student_params", "train_images", "test_images"] + [k for k in metrics if k.endswith((".seeds", ".n"))]
+    exact = (["student_params", "train_images", "valid_images", "test_images", "teacher_views"]
+             + [k for k in metrics if k.endswith((".seeds", ".n"))])
     write_metrics(out_dir, metrics, exact, extra, items.write(out_dir))
     return metrics
 

@@ -4,7 +4,9 @@ The mirror's ResNet checkpoints were trained on the original PNG CIFAR-10; on th
 about 10 points, so the teacher is fine-tuned on the JPEG training images first (``init:
 checkpoint``). ``init: scratch`` trains the same network from random weights (the ``paper`` profile's
 CIFAR-100, for which no checkpoint exists). Writes the teacher (safetensors + JSON) to the stage's
-checkpoint folder and ``metrics.json`` with the accuracy before and after.
+checkpoint folder and ``metrics.json`` with the accuracy before and after. With ``data.valid_size`` the
+validation images held out for the students are left out of the fine-tuning too (recorded under
+``meta.data_split``).
 """
 from __future__ import annotations
 
@@ -73,6 +75,6 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     metrics.update({"train_images": len(train_set[0]), "test_images": len(test_set[0]), "steps": result.steps,
                     "train_seconds": result.seconds, "stage_seconds": time.perf_counter() - started,
                     "final_loss": sum(result.losses[-20:]) / len(result.losses[-20:])})
-    write_metrics(out_dir, metrics, ["train_images", "test_images", "steps"], {"loss_curve": result.losses},
-                  items.write(out_dir))
+    write_metrics(out_dir, metrics, ["train_images", "test_images", "steps"],
+                  {"loss_curve": result.losses, "data_split": config.data.split_record()}, items.write(out_dir))
     return metrics
