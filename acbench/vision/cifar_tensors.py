@@ -108,7 +108,7 @@ def decode(items: Sequence, indices: Sequence[int] | None = None,
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 
-def _save_atomic(payload: dict[str, torch.Tensor], target: Path) -> None:
+def save_atomic(payload: dict[str, torch.Tensor], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
@@ -174,7 +174,7 @@ def load_indexed(split: str, choose: Callable[[torch.Tensor], torch.Tensor], cac
     if 2 * len(chosen) <= size:
         return decode(items, chosen, desc=f"decoding {dataset} {split} ({len(chosen)} images)")
     images, labels = decode(items, desc=f"decoding {dataset} {split}")
-    _save_atomic({"images": images, "labels": labels}, path)
+    save_atomic({"images": images, "labels": labels}, path)
     return (images, labels) if len(chosen) == size else (images[chosen], labels[chosen])
 
 

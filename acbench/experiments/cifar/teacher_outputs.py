@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from acbench.digest import verify_sidecar, write_sidecar
+from acbench.digest import verify_sidecar
 from acbench.provenance import LIBRARIES, code_digest, dataset_digest, text_sha256
-from acbench.vision.cifar_tensors import augment, default_cache_dir, normalize
+from acbench.vision.cifar_tensors import augment, default_cache_dir, normalize, save_atomic
 
 __all__ = ["TEACHER_SIDE", "LOGITS_ONLY", "Passthrough", "TeacherCache", "target_of", "teacher_digest"]
 
@@ -71,20 +69,6 @@ def target_of(kind: str, method_module: nn.Module, params_json: str) -> tuple[st
     if not isinstance(side, nn.Module) or any(True for _ in side.parameters()) or any(True for _ in side.buffers()):
         return None
     return f"{kind}-{text_sha256(params_json)[:12]}", side
-
-
-def _save(payload: dict[str, torch.Tensor], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_file({k: v.contiguous() for k, v in payload.items()}, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        write_sidecar(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class TeacherCache:
@@ -174,7 +158,7 @@ class TeacherCache:
         missing = [n for n in wanted if not self._path(view, n).is_file()]
         if missing:
             for n, payload in self._compute(view, missing).items():
-                _save(payload, self._path(view, n))
+                save_atomic({k: v.contiguous() for k, v in payload.items()}, self._path(view, n))
         path = self._path(view, name)
         verify_sidecar(path, f"delete {path} so the teacher outputs are computed again")
         self._held[(view, name)] = load_file(path)
