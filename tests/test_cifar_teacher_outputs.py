@@ -11,7 +11,10 @@ from acbench.experiments.cifar.teacher_outputs import TeacherCache
 from acbench.vision.resnet_cifar import resnet_cifar
 
 METHODS = [{"kind": "none"}, {"kind": "kd", "temperature": 4.0}, {"kind": "dkd"}, {"kind": "fitnet"}, {"kind": "ofa"},
-           {"kind": "uhkd"}, {"kind": "uhkd", "freq_mode": "realimag"}]
+           {"kind": "uhkd"}, {"kind": "uhkd", "freq_mode": "realimag"},
+           # the replication's readings: scales and weight calibrated on a fixed batch before training
+           {"kind": "uhkd", "spectrum_norm": "teacher_bin_rms", "feature_weight_rule": "ce_at_init"},
+           {"kind": "uhkd", "freq_mode": "realimag", "spectrum_norm": "teacher_bin_rms", "feature_weight_rule": "ce_at_init"}]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,11 @@ def test_cached_and_uncached_losses_agree_on_a_fixed_batch(teacher, data, entry)
                       "fitnet": None}.get(method.kind, target)
     if method.kind == "uhkd":  # the spectra are cached, not raw maps
         assert target is not None and target.startswith("uhkd-")
+    if method.kind == "uhkd" and method.params.spectrum_norm != "none":  # calibrated on cached spectra as on raw maps
+        everything = torch.arange(len(data[1]))
+        want_cal = plain.calibrate(*cache.batch(0, everything))
+        assert cached.calibrate(*cache.batch(0, everything, target)) == pytest.approx(want_cal, rel=1e-5)
+        assert want_cal["feature_weight"] != 1.0  # ce_at_init really set a weight
     index = torch.tensor([7, 2, 11, 4, 0, 9])
     for view in (0, 1):
         images, labels, feats, logits = cache.batch(view, index)
