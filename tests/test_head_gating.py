@@ -7,22 +7,14 @@ import copy
 import methods  # noqa: F401  (torchvision shim before transformers)
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from methods.head_gating import GatingParams, PerInputHeadGating, choose_kept, input_entropy
 from methods.head_importance import combined_score, weight_norms
 from methods.head_removal import remove_heads
+from tiny_bert import HEADS, VOCAB, make_model
 
-LAYERS, HEADS, HIDDEN, VOCAB, SEQ, BATCH = 2, 4, 32, 50, 9, 6
+SEQ, BATCH = 9, 6
 MODES = ("mask", "gather")
-
-
-def make_model(seed: int = 0) -> BertModel:
-    config = BertConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-                        intermediate_size=64, vocab_size=VOCAB)
-    config._attn_implementation = "eager"
-    torch.manual_seed(seed)
-    return BertModel(config, add_pooling_layer=False).eval()
 
 
 def make_inputs(seed: int = 1, batch: int = BATCH) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ import methods  # noqa: F401  (torchvision shim before transformers)
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from methods.dynamic_pruning import DynamicHeadPruner
 from methods.head_gates import HeadGates
@@ -26,22 +26,15 @@ from methods.head_importance import (
 from methods.head_masking import mask_heads
 from methods.head_removal import remove_heads
 from methods.logit_kd import kd_kl_loss
+from tiny_bert import HEADS, HIDDEN, LAYERS, VOCAB, make_model
 
-LAYERS, HEADS, HIDDEN, VOCAB, SEQ = 2, 4, 32, 50, 7
+SEQ = 7
 HEAD_DIM = HIDDEN // HEADS
 ATOL = 1e-6
 PLANS = {
     "partial": {0: [1, 3], 1: [2]},
     "empties_layer": {0: [0], 1: [0, 1, 2, 3]},
 }
-
-
-def make_model(seed: int = 0) -> BertModel:
-    config = BertConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-                        intermediate_size=64, vocab_size=VOCAB)
-    config._attn_implementation = "eager"
-    torch.manual_seed(seed)
-    return BertModel(config, add_pooling_layer=False).eval()
 
 
 def inputs(seed: int = 1) -> dict:
