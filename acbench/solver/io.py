@@ -19,7 +19,7 @@ WEIGHTS, META = "solver.safetensors", "solver.json"
 
 def build_solver(meta: dict, tokenizer) -> MWPSolver:
     vocab = OutputVocab(tuple(meta["constants"]), meta["max_slots"])
-    encoder = build_encoder(EncoderSpec(**meta["encoder"]), tokenizer.vocab_size)
+    encoder = build_encoder(EncoderSpec(**meta["encoder"]), tokenizer.vocab_size, getattr(tokenizer, "kept", None))
     d = meta["decoder"]
     return MWPSolver(encoder, vocab, d["layers"], d["heads"], d["max_steps"], d["dropout"])
 

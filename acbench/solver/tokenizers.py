@@ -5,7 +5,9 @@ The decoder points at numbers through these positions (one per number, in order 
   WordPiece. Numbers stay visible as text; a number's position is its first sub-token.
 - :class:`CharTokenizer`: characters seen in the training texts (Chinese; Math23k), each number
   replaced by one ``[NUM]`` token; spaces are dropped.
-Both add ``[CLS]`` … ``[SEP]``, truncate to ``max_length`` and pad with id 0.
+- :class:`acbench.solver.e5_vocab.E5Tokenizer`: e5's XLM-R unigram tokenizer mapped into a trimmed
+  vocabulary (``<s> … </s>``, e5's ``"query: "`` prefix).
+The first two add ``[CLS]`` … ``[SEP]``, truncate to ``max_length`` and pad with id 0.
 """
 from __future__ import annotations
 
@@ -86,6 +88,11 @@ def tokenizer_from_json(data: dict):
         return WordPieceTokenizer(data["source"])
     if data["kind"] == "char":
         return CharTokenizer(data["vocab"])
+    if data["kind"] == "e5":
+        from acbench.solver.e5_vocab import E5Tokenizer
+        from acbench.solver.e5_weights import load_tokenizer
+
+        return E5Tokenizer(load_tokenizer(), data["kept"], data["prefix"])
     raise ValueError(f"unknown tokenizer kind {data.get('kind')!r}")
 
 

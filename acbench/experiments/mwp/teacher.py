@@ -49,9 +49,18 @@ class Config(Strict):
             raise ValueError("train.plateau selects on a validation split: set data.valid_split or data.valid_fraction")
 
 
-def make_tokenizer(config: Config, problems):
+def make_tokenizer(config: Config, problems, other_texts: list[str] = ()):
+    """The input tokenizer: a pretrained encoder's own; e5's, its vocabulary trimmed to the pieces of the
+    training problems and ``other_texts`` (the validation and test texts: keeping their rows is using the
+    pretrained model as it is, no label is read); a character vocabulary of the training problems."""
     if config.encoder.kind == "pretrained":
         return WordPieceTokenizer(config.encoder.source)
+    if config.encoder.kind == "e5":
+        from acbench.solver.e5_vocab import DEFAULT_PREFIX, E5Tokenizer, kept_ids
+        from acbench.solver.e5_weights import load_tokenizer
+
+        tok = load_tokenizer()
+        return E5Tokenizer(tok, kept_ids(tok, [p.text for p in problems] + list(other_texts)), DEFAULT_PREFIX)
     words = config.data.number_words
     return CharTokenizer.build(((p.text, find_numbers(p.text, words=words)) for p in problems), config.char_min_count)
 
@@ -64,7 +73,7 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     test_problems = load_problems(config.data, config.data.test_split, config.data.test_limit)
     constants = [c for c, _ in derive_constants(((p.text, p.equation) for p in train_problems),
                                                 config.data.constants_min_count, words=config.data.number_words)]
-    tokenizer = make_tokenizer(config, train_problems)
+    tokenizer = make_tokenizer(config, train_problems, [p.text for p in valid_problems + test_problems])
     meta = {"data": config.data.model_dump(mode="json"), "constants": constants, "max_slots": config.data.max_slots,
             "encoder": config.encoder.model_dump(mode="json"), "decoder": config.decoder.model_dump(mode="json"),
             "tokenizer": tokenizer.to_json()}
