@@ -19,7 +19,8 @@ def _tiny(data):
     smoke["teacher"] = {"init": "scratch", "depth": 8, "data": {"train_limit": 20, "test_limit": 10},
                         "train": tiny_train, "threads": 1}
     methods = [m for m in data["common"]["vit"]["methods"] if m["name"] in ("kd", "uhkd")]
-    smoke["vit"] = {"data": {"train_limit": 20, "test_limit": 10}, "student": {"depth": 3, "dim": 16, "heads": 2},
+    smoke["vit"] = {"data": {"train_limit": 20, "test_limit": 10},
+                    "student": {"kind": "vit", "depth": 3, "dim": 16, "heads": 2},
                     "methods": methods, "baselines": ["kd"], "train": tiny_train, "max_seeds": 1, "threads": 1}
 
 

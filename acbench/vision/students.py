@@ -5,6 +5,8 @@ a list of (B, C, H, W) feature maps and the logits of the model's ordinary forwa
 
 - ResNets (:class:`~acbench.vision.resnet_cifar.ResNetCifar`): ``stages`` index the three stage
   outputs (0, 1, 2), default all: (B,16,32,32), (B,32,16,16), (B,64,8,8).
+- timm ImageNet architectures at their own input size (:class:`~acbench.vision.timm_models.ResizedTimm`):
+  ``stages`` index its four stage maps, default all.
 - ViT / MLP-Mixer: ``stages`` are 0-based block indices (negative ones count from the end), default
   :func:`default_stages`. A block's output tokens (B, N, C) (before the final norm) become
   (B, C, √N', √N') with :func:`methods.feature_grid.to_grid`, dropping the ViT's class token; with
@@ -23,6 +25,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from acbench.vision.resnet_cifar import ResNetCifar, resnet_cifar
+from acbench.vision.timm_models import ResizedTimm
 from methods.feature_grid import to_grid
 
 __all__ = ["vit_student", "mixer_student", "resnet20", "default_stages", "features_and_logits"]
@@ -103,11 +106,13 @@ def features_and_logits(model: nn.Module, x: torch.Tensor,
 
     See the module docstring for what ``stages`` means per model kind.
     """
+    if isinstance(model, ResizedTimm):
+        return model.features_and_logits(x, stages)
     if isinstance(model, ResNetCifar):
         features, logits = model.features_and_logits(x)
         wanted = _indices(range(len(features)) if stages is None else stages, len(features), "stages")
         return [features[i] for i in wanted], logits
     if isinstance(model, (VisionTransformer, MlpMixer)):
         return _token_features(model, x, stages)
-    raise TypeError(f"features_and_logits supports ResNetCifar, timm VisionTransformer and MlpMixer, "
+    raise TypeError(f"features_and_logits supports ResNetCifar, ResizedTimm, timm VisionTransformer and MlpMixer, "
                     f"got {type(model).__name__}")

@@ -17,6 +17,7 @@ from acbench.safe_io import load_folder_json, load_folder_tensors, save_folder, 
 from acbench.vision.cifar_tensors import CLASSES_OF, augment, load_split, normalize, split_indices
 from acbench.vision.resnet_cifar import resnet_cifar
 from acbench.vision.students import default_stages, mixer_student, vit_student
+from acbench.vision.timm_models import STAGES, TimmSpec, timm_model
 
 
 class CifarData(Strict):
@@ -79,7 +80,9 @@ class StudentSpec(Strict):
     patch: int = Field(4, ge=1)
 
 
-def build_student(spec: StudentSpec, num_classes: int) -> nn.Module:
+def build_student(spec: StudentSpec | TimmSpec, num_classes: int) -> nn.Module:
+    if isinstance(spec, TimmSpec):
+        return timm_model(spec, num_classes)
     if spec.kind == "vit":
         return vit_student(spec.depth, spec.dim, spec.heads, spec.patch, num_classes)
     if spec.kind == "mixer":
@@ -87,8 +90,11 @@ def build_student(spec: StudentSpec, num_classes: int) -> nn.Module:
     return resnet_cifar(spec.depth, num_classes)
 
 
-def student_stages(spec: StudentSpec) -> list[int]:
-    """Three feature points: the ResNet's stages, or the blocks ending the first, second and last third."""
+def student_stages(spec: StudentSpec | TimmSpec) -> list[int]:
+    """Three feature points: the ResNet's stages, or the blocks ending the first, second and last third;
+    a timm model's four stage maps (:mod:`acbench.vision.timm_models`)."""
+    if isinstance(spec, TimmSpec):
+        return list(range(STAGES))
     return [0, 1, 2] if spec.kind == "resnet" else list(default_stages(spec.depth))
 
 
@@ -129,7 +135,8 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_si
 
 
 class Teacher:
-    """A frozen CIFAR ResNet: ``features(x) -> ([three stage maps], logits)`` without gradients."""
+    """A frozen teacher: ``features(x) -> ([stage maps], logits)`` without gradients (a CIFAR ResNet's
+    three stages, or a timm model's four)."""
 
     def __init__(self, model: nn.Module):
         self.model = model.eval()
@@ -153,6 +160,9 @@ def load_teacher(folder: Path) -> Teacher:
     fix = f"delete {saved} and re-run the teacher stage"
     verify_folder(saved, fix)
     meta = load_folder_json(saved, "teacher.json", fix)
-    model = resnet_cifar(meta["depth"], meta["num_classes"])
+    if meta.get("model"):
+        model = timm_model(TimmSpec.model_validate({**meta["model"], "pretrained": False}), meta["num_classes"])
+    else:
+        model = resnet_cifar(meta["depth"], meta["num_classes"])
     model.load_state_dict(load_folder_tensors(saved, "teacher.safetensors", fix))
     return Teacher(model)

@@ -49,6 +49,7 @@ from acbench.training import TrainSettings, train
 from acbench.training.loop import steps_per_epoch
 from acbench.vision.cifar_tensors import default_cache_dir, normalize
 from acbench.vision.students import features_and_logits
+from acbench.vision.timm_models import TimmSpec
 from methods.registry import MethodParams, UnknownMethod, lookup, parse_params
 
 FAMILY = "image_kd"
@@ -82,7 +83,7 @@ class Method(Strict):
 class Config(Strict):
     teacher_stage: SiblingStage
     data: CifarData
-    student: StudentSpec
+    student: StudentSpec | TimmSpec
     methods: list[Method] = Field(min_length=1)
     seeds: list[int] = Field([0], min_length=1)
     train: TrainSettings
@@ -109,6 +110,10 @@ class Config(Strict):
         unknown = sorted(set(self.baselines + [self.target]) - set(names)) if self.baselines else []
         if unknown:
             raise ValueError(f"baselines/target name unknown methods {unknown}")
+
+
+def student_name(spec: StudentSpec | TimmSpec) -> str:
+    return spec.name if isinstance(spec, TimmSpec) else spec.kind
 
 
 class Distillation(nn.Module):
@@ -199,7 +204,7 @@ def run_one(config: Config, method: Method, seed: int, cache: TeacherCache, vali
     if plateau and valid_set is None:
         raise ValueError("train.plateau needs a validation split: set data.valid_size")
     result = train(model, examples, lambda indices: torch.tensor(indices, dtype=torch.long), loss_fn, settings,
-                   folder / "training", desc=f"{config.student.kind} {method.name} s{seed}", run_key=tag,
+                   folder / "training", desc=f"{student_name(config.student)} {method.name} s{seed}", run_key=tag,
                    validate=validate if plateau else None)
     outcomes = evaluate_items(student, test_set, config.eval_batch, f"{method.name} s{seed} test")
     done = {"accuracy": outcomes.accuracy, RECORD_KEY: outcomes.to_json(), "run_key": tag,
