@@ -4,6 +4,9 @@
   the same architecture and tokenizer kind, written with ``save_pretrained`` (config.json,
   safetensors, tokenizer files) under a folder that ``ACBENCH_HUB_DIR`` points at;
 - CIFAR-100 (downloaded at ``paper``, absent from the mirror): random uint8 images of 100 classes;
+- OFA-KD's released CIFAR-100 teacher (``init: release``): a random timm model of the same architecture,
+  saved under the release's file name in a download cache that ``ACBENCH_CACHE_DIR`` points at, so
+  the stage finds it as an earlier download and its own fetch, checksum and loading run;
 - the scale: each stage's ``smoke`` config merged over its ``paper`` config (sizes, schedules,
   latency rounds), keeping the paper's identity (encoder, dataset, initialisation, student shape),
   ``device: cpu``, and one optimizer step per training phase where the stage sets its own training subset
@@ -62,6 +65,18 @@ def make_hub(root: Path, roberta_depth: bool = False) -> Path:
     for stages whose students need a teacher that deep (the attention-distillation students)."""
     save_roberta(root / "roberta-base", *((12, 12) if roberta_depth else ()))
     save_chinese_bert(root / "hfl" / "chinese-roberta-wwm-ext")
+    return root
+
+
+def make_release_cache(root: Path, url: str, name: str, num_classes: int = 100) -> Path:
+    """``root`` as a download cache holding a random ``name`` timm model where ``url``'s file would be kept."""
+    import timm
+    from urllib.parse import urlparse
+
+    target = root / "teachers" / Path(urlparse(url).path).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(timm.create_model(name, pretrained=False, num_classes=num_classes).state_dict(), target)
     return root
 
 
