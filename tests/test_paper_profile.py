@@ -37,7 +37,7 @@ CHAIN = [  # dependency order
     ("uhkd", "resnet20"),                             # cifar.kd: timm ResNet18 at 224, 100 classes, OFA-KD and UHKD
 ]
 # The stage's code path is the same for every method; each method's loss at the paper shapes has its own
-# test (tests/test_uhkd_paper_profile.py), so the chain trains the verdict pair only (about 4x faster).
+# test (tests/test_uhkd_paper_profile.py), so the chain trains the verdict pair only.
 CHAIN_METHODS = {("uhkd", "resnet20"): ("ofa", "uhkd")}
 
 

@@ -96,7 +96,7 @@ def plot(config: Config, metrics: dict[str, float], claims, out_dir: Path) -> li
     for c in config.candidates:
         minutes, accuracy = _curve(out_dir, c.stage)
         ax.plot(minutes, accuracy, marker="o", label=f"{c.name} (test {metrics[f'test_accuracy.{c.name}']:.1f}%)")
-    ax.set(xlabel="training time (min, one core)", ylabel="validation answer accuracy (%)",
+    ax.set(xlabel="training time (min)", ylabel="validation answer accuracy (%)",
            title="Encoder pilot: validation accuracy against training time")
     ax.legend(fontsize=8)
     fig.tight_layout()
