@@ -137,3 +137,9 @@ def test_head_scores_leave_pruned_heads_out(kind):
             row = scores[layer][~torch.isnan(scores[layer])]
             assert torch.isclose(row.norm(), torch.tensor(1.0), atol=1e-5)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_curve_table_signs_each_drop_once():
+    from replications.attention_distillation.stages.pruning_curve import _signed
+
+    assert [_signed(x) for x in (-0.7, 1.04, -0.04, 0.0, 12.5)] == ["−0.7", "+1.0", "0.0", "0.0", "+12.5"]

@@ -199,17 +199,24 @@ def _fractions(metrics: dict[str, float], name: str) -> list[str]:
     return sorted(tags, key=float)
 
 
+def _signed(points: float) -> str:
+    """+1.0 / −0.7 / 0.0 (a typographic minus; no sign on zero, so a rounded −0.0 reads 0.0)."""
+    text = f"{points:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text.replace("-", "−")
+
+
 def table(config: Config, metrics: dict[str, float], total: int, step: int) -> str:
     names = [s.name for s in config.scores]
     tags = _fractions(metrics, names[0])
     lines = [f"Iterative pruning without retraining, {step} of {total} heads per step, {int(metrics['folds'])} "
-             f"fold(s), {int(metrics['items'])} test problems; answer accuracy (%) and its drop from the "
-             "unpruned model [95% band: folds, items within folds].", "",
+             f"fold(s), {int(metrics['items'])} test problems; answer accuracy (%) and its drop (unpruned − pruned, "
+             "points; negative: the pruned model is better) [95% band: folds, items within folds].", "",
              "| heads pruned | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for tag in tags:
         lines.append(f"| {tag}% | " + " | ".join(
-            f"{metrics[f'{n}.accuracy@{tag}']:.1f} (−{metrics[f'{n}.drop@{tag}']:.1f} "
-            f"[{metrics[f'{n}.drop_low@{tag}']:.1f}, {metrics[f'{n}.drop_high@{tag}']:.1f}])" for n in names) + " |")
+            f"{metrics[f'{n}.accuracy@{tag}']:.1f} (drop {_signed(metrics[f'{n}.drop@{tag}'])} "
+            f"[{_signed(metrics[f'{n}.drop_low@{tag}'])}, {_signed(metrics[f'{n}.drop_high@{tag}'])}])"
+            for n in names) + " |")
     lines.append(f"| prunable (drop ≤ {config.drop_pts:g} pts): point [significantly within, before significantly beyond] | "
                  + " | ".join(f"{metrics[f'{n}.prunable_pct']:.0f}% [{metrics[f'{n}.prunable_pct.low']:.0f}%, "
                               f"{metrics[f'{n}.prunable_pct.high']:.0f}%]" for n in names) + " |")
