@@ -8,15 +8,11 @@ next of the epoch's first 12 batches; the padded tokens per step go into ``extra
 """
 import acbench  # noqa: F401  (torchvision shim before transformers)
 
-import itertools
-
 import pytest
 import torch
 
-from acbench.solver.examples import OutputVocab, collate
-from acbench.solver.losses import task_loss
 from acbench.training.loop import TrainSettings, epoch_batches
-from asdiv_solver import asdiv_solver
+from asdiv_solver import asdiv_solver, training_step
 
 THREADS, BATCHES = 2, 12
 
@@ -24,28 +20,17 @@ THREADS, BATCHES = 2, 12
 @pytest.fixture(scope="module")
 def solver():
     built = asdiv_solver()
-    examples, vocab = built.examples, built.vocab
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
-    yield built.model, examples, vocab
+    yield built
     torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("buckets", [None, 8], ids=["plain", "bucketed"])
 def test_teacher_step(benchmark, solver, buckets):
-    model, examples, vocab = solver
-    lengths = [len(e.input_ids) for e in examples]
+    lengths = [len(e.input_ids) for e in solver.examples]
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-5, length_buckets=buckets)
-    batches = epoch_batches(len(examples), settings, 0, lengths)[:BATCHES]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    cycle = itertools.cycle(batches)
-
-    def step():
-        batch = collate([examples[i] for i in next(cycle)], vocab)
-        loss = task_loss(model(batch).logits, batch["labels"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
+    batches = epoch_batches(len(solver.examples), settings, 0, lengths)[:BATCHES]
+    step = training_step(solver, batches, lr=1e-5)
     benchmark.extra_info["padded_tokens_per_step"] = sum(max(lengths[i] for i in b) * len(b) for b in batches) / BATCHES
     benchmark.pedantic(step, rounds=BATCHES, iterations=1, warmup_rounds=1)

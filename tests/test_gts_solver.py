@@ -10,7 +10,7 @@ from acbench.mwp.notation import parse_prefix
 from acbench.mwp.numbers import find_numbers
 from acbench.solver.encoders import EncoderSpec, build_encoder
 from acbench.solver.evaluate import is_correct
-from acbench.solver.examples import OutputVocab, collate, encode_problem
+from acbench.solver.examples import OPERATORS, OutputVocab, collate, encode_problem
 from acbench.solver.gts import GTSSolver
 from acbench.solver.losses import task_loss
 from acbench.solver.model import NEG
@@ -62,7 +62,7 @@ def test_teacher_forcing_along_the_greedy_output_reproduces_its_choices(tokenize
     decoded = model.decode(batch)
     batch["labels"] = _labels([[VOCAB.index(t) for t in out] for out in decoded])
     logits = model(batch).logits
-    n_ops = VOCAB.fixed.index("1")
+    n_ops = len(OPERATORS)
     for i, out in enumerate(decoded):
         open_slots = 1
         for t, token in enumerate(out):
